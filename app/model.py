@@ -1,0 +1,203 @@
+"""The regressor and its group-aware evaluation.
+
+`KNNEnergyRegressor` is a small brute-force k-nearest-neighbours regressor written for this
+product's shape of data (thousands of rows, a few hundred dense features, one query per API
+request): one matrix product per batch and no per-call library overhead, while following
+scikit-learn's estimator contract (`check_estimator` passes) so it composes with CV tools.
+Power spans orders of magnitude between workloads, so by default it averages neighbours in
+log space (`log_target=True`), which makes relative errors, not absolute watts, drive the fit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.model_selection import GroupKFold
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from app.errors import PodPowerError
+
+_BLOCK = 2048
+
+
+class KNNEnergyRegressor(RegressorMixin, BaseEstimator):
+    """k-NN regression with euclidean or cosine distance, optional distance weighting and log target.
+
+    Parameters
+    ----------
+    n_neighbors : neighbours averaged per prediction.
+    weights : "uniform" or "distance" (inverse-distance weights; exact matches dominate).
+    metric : "euclidean" or "cosine".
+    log_target : average `log1p(y)` and return `expm1` of it (y must be ≥ 0).
+    """
+
+    def __init__(
+        self, n_neighbors: int = 5, weights: str = "distance", metric: str = "euclidean", log_target: bool = True
+    ) -> None:
+        self.n_neighbors = n_neighbors
+        self.weights = weights
+        self.metric = metric
+        self.log_target = log_target
+
+    def fit(self, X: Any, y: Any) -> KNNEnergyRegressor:
+        X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
+        if not isinstance(self.n_neighbors, int | np.integer) or self.n_neighbors < 1:
+            raise ValueError(f"n_neighbors must be a positive integer, got {self.n_neighbors!r}")
+        if self.weights not in ("uniform", "distance"):
+            raise ValueError(f"weights must be 'uniform' or 'distance', got {self.weights!r}")
+        if self.metric not in ("euclidean", "cosine"):
+            raise ValueError(f"metric must be 'euclidean' or 'cosine', got {self.metric!r}")
+        y = np.asarray(y, dtype=np.float64)
+        if self.log_target and np.any(y < 0):
+            raise ValueError("log_target=True needs a non-negative target")
+        self.X_ = self._prepare(X)
+        self.sq_norms_ = np.einsum("ij,ij->i", self.X_, self.X_)
+        self.y_ = y
+        self.y_fit_ = np.log1p(y) if self.log_target else y
+        self.n_neighbors_ = min(int(self.n_neighbors), X.shape[0])
+        return self
+
+    def _prepare(self, X: np.ndarray) -> np.ndarray:
+        if self.metric == "cosine":
+            norms = np.linalg.norm(X, axis=1, keepdims=True)
+            return X / np.where(norms > 0, norms, 1.0)
+        return X
+
+    def kneighbors(self, X: Any, n_neighbors: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Distances and indices of the nearest training rows, nearest first."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        k = min(n_neighbors or self.n_neighbors_, self.X_.shape[0])
+        Q = self._prepare(X)
+        dist = np.empty((Q.shape[0], k))
+        idx = np.empty((Q.shape[0], k), dtype=np.intp)
+        for start in range(0, Q.shape[0], _BLOCK):
+            q = Q[start : start + _BLOCK]
+            if self.metric == "cosine":
+                d = 1.0 - q @ self.X_.T
+            else:
+                d = np.einsum("ij,ij->i", q, q)[:, None] - 2.0 * (q @ self.X_.T) + self.sq_norms_[None, :]
+            np.maximum(d, 0.0, out=d)
+            if k < d.shape[1]:
+                part = np.argpartition(d, k - 1, axis=1)[:, :k]
+            else:
+                part = np.tile(np.arange(d.shape[1]), (d.shape[0], 1))
+            rows = np.arange(d.shape[0])[:, None]
+            order = np.argsort(d[rows, part], axis=1, kind="stable")
+            idx[start : start + len(q)] = part[rows, order]
+            dist[start : start + len(q)] = d[rows, part[rows, order]]
+        if self.metric == "euclidean":
+            dist = np.sqrt(dist)
+        return dist, idx
+
+    def predict(self, X: Any) -> np.ndarray:
+        dist, idx = self.kneighbors(X)
+        targets = self.y_fit_[idx]
+        if self.weights == "distance":
+            with np.errstate(divide="ignore"):
+                w = 1.0 / dist
+            exact = ~np.isfinite(w)
+            # rows with an exact match use only the exact matches, as scikit-learn does
+            has_exact = exact.any(axis=1)
+            w[has_exact] = exact[has_exact].astype(np.float64)
+            pred = (w * targets).sum(axis=1) / w.sum(axis=1)
+        else:
+            pred = targets.mean(axis=1)
+        return np.expm1(pred) if self.log_target else pred
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.positive_only = bool(self.log_target)
+        return tags
+
+
+# -- evaluation --------------------------------------------------------------------------------------
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """MAE (target units), MAPE and median APE (%), R²; APE skips rows whose truth is 0."""
+    y_true = np.asarray(y_true, dtype=np.float64)
+    y_pred = np.asarray(y_pred, dtype=np.float64)
+    err = y_pred - y_true
+    nz = y_true != 0
+    ape = np.abs(err[nz] / y_true[nz]) * 100 if nz.any() else np.array([np.nan])
+    ss_tot = float(((y_true - y_true.mean()) ** 2).sum())
+    r2 = 1.0 - float((err**2).sum()) / ss_tot if ss_tot > 0 else float("nan")
+    return {
+        "mae": float(np.abs(err).mean()),
+        "mape": float(ape.mean()),
+        "median_ape": float(np.median(ape)),
+        "r2": r2,
+    }
+
+
+def group_cv(
+    make_model: Callable[[], Any],
+    X: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    n_splits: int = 5,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """GroupKFold CV: no group (workload) is ever in both the training and the validation fold.
+
+    Returns per-fold and mean metrics for the model and for a constant-mean baseline, plus the
+    out-of-fold predictions (for reports).
+    """
+    n_groups = len(np.unique(groups))
+    if n_groups < 2:
+        raise PodPowerError(f"group cross-validation needs at least 2 workloads, got {n_groups}")
+    splits = min(n_splits, n_groups)
+    folds: list[dict[str, Any]] = []
+    oof = np.full(len(y), np.nan)
+    for i, (tr, va) in enumerate(GroupKFold(n_splits=splits).split(X, y, groups)):
+        model = make_model().fit(X[tr], y[tr])
+        pred = model.predict(X[va])
+        oof[va] = pred
+        baseline = np.full(len(va), y[tr].mean())
+        folds.append({
+            "fold": i,
+            "train_rows": len(tr),
+            "val_rows": len(va),
+            "val_groups": len(np.unique(groups[va])),
+            "model": regression_metrics(y[va], pred),
+            "baseline_mean": regression_metrics(y[va], baseline),
+        })
+        if progress:
+            progress(i + 1, splits)
+    mean = {
+        who: {m: float(np.mean([f[who][m] for f in folds])) for m in folds[0][who]}
+        for who in ("model", "baseline_mean")
+    }
+    return {"n_splits": splits, "folds": folds, "mean": mean, "oof_pred": oof}
+
+
+def save_model(model: KNNEnergyRegressor, card: dict[str, Any], path: str | Path) -> tuple[Path, Path]:
+    """Save the model (joblib) and its model card (JSON, beside it: `<name>.card.json`)."""
+    import joblib
+
+    from app.features import library_versions
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    card = {**card, "versions": library_versions(), "created_at": dt.datetime.now(dt.UTC).isoformat()}
+    joblib.dump({"kind": "k8spodpcp-model", "model": model, "card": card, "versions": card["versions"]}, path)
+    card_path = card_path_for(path)
+    card_path.write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
+    return path, card_path
+
+
+def card_path_for(model_path: str | Path) -> Path:
+    model_path = Path(model_path)
+    return model_path.with_name(model_path.stem + ".card.json")
+
+
+def load_model(path: str | Path) -> tuple[KNNEnergyRegressor, dict[str, Any]]:
+    from app.features import load_artifact
+
+    payload = load_artifact(path, "k8spodpcp-model")
+    return payload["model"], payload["card"]

@@ -1,0 +1,129 @@
+"""One predictor object for the API, the CLI and the benchmarks.
+
+Loads the encoder and model once, completes each request (pod_spec conversion, derived
+resources), and caches the encoded vector and the model's output by spec hash (bounded LRU), so a
+spec seen before is never encoded again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.errors import ArtifactError
+from app.features import WorkloadEncoder, load_encoder
+from app.model import KNNEnergyRegressor, load_model
+from app.schema import STEP_SECONDS, InferenceRequest, Prediction
+from app.workloads.convert import complete_request
+
+POWER_TARGETS = {"avg_power_w": 1.0, "energy_step_j": 1.0 / STEP_SECONDS}
+"""Targets the model can be trained on, with the factor that turns the target into watts."""
+
+
+@dataclass(frozen=True)
+class _Cached:
+    vector: np.ndarray
+    power_w: float
+
+
+class Predictor:
+    """Encoder + model + card; `predict()` is safe to call from many threads."""
+
+    def __init__(
+        self,
+        encoder: WorkloadEncoder,
+        model: KNNEnergyRegressor,
+        card: dict[str, Any],
+        cache_size: int = 4096,
+    ) -> None:
+        target = card.get("target", "avg_power_w")
+        if target not in POWER_TARGETS:
+            raise ArtifactError(f"model target {target!r} is not a power/energy target ({', '.join(POWER_TARGETS)})")
+        if getattr(model, "n_features_in_", None) != encoder.n_features_out_:
+            raise ArtifactError(
+                f"model expects {getattr(model, 'n_features_in_', '?')} features but the encoder makes "
+                f"{encoder.n_features_out_}: they were built from different runs; retrain with this encoder"
+            )
+        self.encoder = encoder
+        self.model = model
+        self.card = card
+        self._to_watts = POWER_TARGETS[target]
+        self.model_version = str(card.get("model_version", "unknown"))
+        self._cache: OrderedDict[str, _Cached] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, encoder_path: str | Path, model_path: str | Path, cache_size: int = 4096) -> Predictor:
+        encoder = load_encoder(encoder_path)
+        model, card = load_model(model_path)
+        return cls(encoder, model, card, cache_size=cache_size)
+
+    # -- core ----------------------------------------------------------------------------------------
+    def _lookup(self, key: str) -> _Cached | None:
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+            return hit
+
+    def _store(self, key: str, value: _Cached) -> None:
+        if self._cache_size <= 0:
+            return
+        with self._lock:
+            self._cache[key] = value
+            self._cache.move_to_end(key)
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+
+    def _power(self, requests: Sequence[InferenceRequest], hashes: Sequence[str]) -> list[_Cached]:
+        out: list[_Cached | None] = [self._lookup(h) for h in hashes]
+        missing = [i for i, hit in enumerate(out) if hit is None]
+        if missing:
+            X = self.encoder.transform([requests[i] for i in missing])
+            y = self.model.predict(X) * self._to_watts
+            for row, i in enumerate(missing):
+                item = _Cached(X[row], float(max(y[row], 0.0)))
+                out[i] = item
+                self._store(hashes[i], item)
+        return out  # type: ignore[return-value]
+
+    def predict_many(self, requests: Sequence[InferenceRequest], source: str = "<request>") -> list[Prediction]:
+        """Predict for each request (completed first), batching the ones not in the cache."""
+        done = [complete_request(r, source) for r in requests]
+        hashes = [r.spec_hash() for r in done]
+        results = self._power(done, hashes)
+        return [self._prediction(r, h, c) for r, h, c in zip(done, hashes, results, strict=True)]
+
+    def predict(self, request: InferenceRequest, source: str = "<request>") -> Prediction:
+        return self.predict_many([request], source)[0]
+
+    def _prediction(self, req: InferenceRequest, spec_hash: str, cached: _Cached) -> Prediction:
+        power = cached.power_w
+        return Prediction(
+            namespace=req.namespace,
+            workload_kind=req.workload_kind,
+            workload_name=req.workload_name,
+            spec_hash=spec_hash,
+            replicas=req.replicas,
+            pred_avg_power_w=power,
+            pred_energy_step_j=power * STEP_SECONDS,
+            pred_power_w_total=power * req.replicas,
+            model_version=self.model_version,
+        )
+
+    def cache_info(self) -> dict[str, int]:
+        return {"size": len(self._cache), "max": self._cache_size}
+
+
+def model_version_for(card: dict[str, Any]) -> str:
+    """A short, stable id for a trained model: hash of its creation time and CV metrics."""
+    raw = repr((card.get("created_at"), card.get("rows"), card.get("cv", {}).get("mean")))
+    return hashlib.sha256(raw.encode()).hexdigest()[:12]

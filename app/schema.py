@@ -1,0 +1,183 @@
+"""Typed data that crosses the project's boundaries (pydantic v2, no I/O).
+
+Every other layer speaks these types: converters produce `InferenceRequest`, the predictor
+returns `Prediction`, the API serialises both. Units are part of the field names or stated in
+the descriptions: mcpu = millicores (1000 mcpu = 1 vCPU), MiB = 2^20 bytes, W = watts, J = joules.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+SCHEMA_VERSION = "v1"
+STEP_SECONDS = 60
+"""Length of the label step: `energy_step_j` is joules per pod per 60 s."""
+
+WorkloadKind = Literal[
+    "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job", "CronJob", "Pod"
+]
+WORKLOAD_KINDS: tuple[str, ...] = WorkloadKind.__args__  # type: ignore[attr-defined]
+QosClass = Literal["Guaranteed", "Burstable", "BestEffort"]
+
+_NonNeg = Field(default=None, ge=0)
+
+
+class ContainerSpec(BaseModel):
+    """One container of the pod template, resources as written in the manifest (unset = None)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=253)
+    image: str = Field(default="", max_length=1024, description="Image reference, e.g. `nginx:1.27`.")
+    command: list[str] = Field(default_factory=list, max_length=256)
+    args: list[str] = Field(default_factory=list, max_length=256)
+    req_cpu_mcpu: float | None = Field(default=None, ge=0, description="CPU request in millicores (mcpu).")
+    req_mem_mib: float | None = Field(default=None, ge=0, description="Memory request in MiB (2^20 bytes).")
+    lim_cpu_mcpu: float | None = Field(default=None, ge=0, description="CPU limit in millicores (mcpu).")
+    lim_mem_mib: float | None = Field(default=None, ge=0, description="Memory limit in MiB (2^20 bytes).")
+    sidecar: bool = Field(
+        default=False, description="True for a native sidecar (init container with `restartPolicy: Always`)."
+    )
+
+
+class InferenceRequest(BaseModel):
+    """A workload's pod template reduced to what drives its power; the v1 request shape plus derived fields.
+
+    Either `containers` or `pod_spec` (a raw Kubernetes PodSpec, converted by the server) is required.
+    Derived fields (`qos_class`, `effective_*`) are filled in by the converter when left out.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: Literal["v1"] = SCHEMA_VERSION
+    namespace: str = Field(default="default", min_length=1, max_length=253)
+    workload_kind: WorkloadKind
+    workload_name: str = Field(min_length=1, max_length=253)
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    containers: list[ContainerSpec] = Field(
+        default_factory=list, max_length=128, description="App containers, then native sidecars."
+    )
+    init_container_count: int = Field(default=0, ge=0, description="Plain init containers (run to completion).")
+    sidecar_count: int = Field(
+        default=0,
+        ge=0,
+        description="Containers beside the main one: native sidecars + app containers after the first.",
+    )
+    volume_types: list[str] = Field(default_factory=list, description="Volume sources, e.g. `emptyDir`, `configMap`.")
+    node_type: str | None = Field(default=None, description="Instance type from nodeSelector / node affinity.")
+    runtime_class: str | None = None
+    gpu_count: int = Field(default=0, ge=0, description="GPUs per pod (nvidia.com/gpu, amd.com/gpu, gpu.intel.com/*).")
+    parallelism: int | None = Field(default=None, ge=0, description="Job parallelism (Jobs and CronJobs).")
+    completions: int | None = Field(default=None, ge=0, description="Job completions (Jobs and CronJobs).")
+    schedule: str | None = Field(default=None, description="CronJob schedule (cron syntax).")
+    replicas: int = Field(
+        default=1,
+        ge=0,
+        description="Pods running at once: spec.replicas (default 1); Job/CronJob parallelism; 1 for a Pod; "
+        "1 per node for a DaemonSet.",
+    )
+    qos_class: QosClass | None = Field(default=None, description="Kubernetes QoS class, derived when not given.")
+    effective_req_cpu_mcpu: float | None = Field(
+        default=None, ge=0, description="Pod-level effective CPU request in millicores, as the scheduler computes it."
+    )
+    effective_req_mem_mib: float | None = Field(
+        default=None, ge=0, description="Pod-level effective memory request in MiB (2^20 bytes)."
+    )
+    effective_lim_cpu_mcpu: float | None = Field(
+        default=None,
+        ge=0,
+        description="Pod-level effective CPU limit in millicores; null when any container is unbounded.",
+    )
+    effective_lim_mem_mib: float | None = Field(
+        default=None, ge=0, description="Pod-level effective memory limit in MiB; null when any container is unbounded."
+    )
+    pod_spec: dict[str, Any] | None = Field(
+        default=None, description="A raw Kubernetes PodSpec; when given, the server derives the fields above from it."
+    )
+
+    @model_validator(mode="after")
+    def _needs_containers(self) -> InferenceRequest:
+        if not self.containers and self.pod_spec is None:
+            raise ValueError("give `containers` (at least one) or `pod_spec`")
+        return self
+
+    @property
+    def workload_key(self) -> tuple[str, str, str]:
+        """Canonical workload identity used to group rows and join features with labels."""
+        return (self.namespace, self.workload_kind, self.workload_name)
+
+    def spec_hash(self) -> str:
+        """Stable hash of everything that drives the prediction (identity and annotations excluded).
+
+        Two workloads with the same template share a hash, so the predictor caches by it and the
+        collector uses it to tell a template change from a status update.
+        """
+        body = self.model_dump(mode="json", exclude={"namespace", "workload_name", "annotations", "pod_spec"})
+        raw = json.dumps(body, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+class SkippedDocument(BaseModel):
+    """A YAML document that held no workload, and why."""
+
+    document: int = Field(description="1-based index of the document (or List item) in the input.")
+    kind: str | None = None
+    name: str | None = None
+    reason: str
+
+
+class ConversionResult(BaseModel):
+    """Every workload found in an input, plus what was skipped."""
+
+    source: str
+    requests: list[InferenceRequest]
+    skipped: list[SkippedDocument] = Field(default_factory=list)
+
+
+class Neighbor(BaseModel):
+    """A training workload close to the queried spec."""
+
+    namespace: str
+    workload_kind: str
+    workload_name: str
+    distance: float
+    measured_avg_power_w: float = Field(description="Measured average power per pod, W.")
+
+
+class Prediction(BaseModel):
+    """Predicted power and energy of one workload."""
+
+    namespace: str
+    workload_kind: str
+    workload_name: str
+    spec_hash: str
+    replicas: int = Field(description="Pods running at once (see InferenceRequest.replicas).")
+    pred_avg_power_w: float = Field(description="Average power per pod, W.")
+    pred_energy_step_j: float = Field(description=f"Energy per pod per {STEP_SECONDS} s step, J.")
+    pred_power_w_total: float = Field(description="Average power of all replicas, W.")
+    model_version: str
+    pred_avg_power_w_low: float | None = Field(default=None, description="Lower bound of the interval, W per pod.")
+    pred_avg_power_w_high: float | None = Field(default=None, description="Upper bound of the interval, W per pod.")
+    interval_level: float | None = Field(default=None, description="Nominal coverage of the interval, 0-1.")
+    pred_cpu_cores: float | None = Field(default=None, description="Predicted CPU usage per pod, cores.")
+    pred_mem_bytes: float | None = Field(default=None, description="Predicted memory working set per pod, bytes.")
+    hours: float | None = Field(default=None, description="Horizon for the energy fields, hours.")
+    pred_energy_j: float | None = Field(default=None, description="Energy of all replicas over the horizon, J.")
+    pred_energy_kwh: float | None = Field(default=None, description="Energy of all replicas over the horizon, kWh.")
+    pred_co2_g: float | None = Field(default=None, description="Emissions over the horizon, grams CO2e.")
+    out_of_distribution: bool | None = None
+    prior_weight: float | None = Field(default=None, description="Weight of the physics prior in the blend, 0-1.")
+    neighbors: list[Neighbor] | None = None
+
+
+class MultiPrediction(BaseModel):
+    """Predictions for a YAML body holding several workloads, plus the documents skipped."""
+
+    predictions: list[Prediction]
+    skipped: list[SkippedDocument] = Field(default_factory=list)
+    pred_power_w_total: float = Field(description="Sum of pred_power_w_total over all predictions, W.")

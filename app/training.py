@@ -1,0 +1,64 @@
+"""Fit the encoder and the model; the CLI and the Kubernetes jobs call these functions."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from app.dataset import aggregate_rows, training_matrix
+from app.errors import InputError
+from app.features import WorkloadEncoder
+from app.model import KNNEnergyRegressor, group_cv
+from app.predictor import POWER_TARGETS, model_version_for
+from app.schema import STEP_SECONDS, InferenceRequest
+from app.workloads.convert import complete_request
+
+TARGET_UNITS = {"avg_power_w": "W (average power per pod)", "energy_step_j": f"J per pod per {STEP_SECONDS} s step"}
+
+
+def fit_encoder(requests: Sequence[InferenceRequest], **params: Any) -> WorkloadEncoder:
+    if not requests:
+        raise InputError("no workloads to fit the encoder on", source="encoder input")
+    return WorkloadEncoder(**params).fit([complete_request(r) for r in requests])
+
+
+def train_model(
+    rows: pd.DataFrame,
+    target: str = "avg_power_w",
+    n_neighbors: int = 5,
+    n_splits: int = 5,
+    aggregate: str = "pod",
+    progress: Callable[[int, int], None] | None = None,
+    **model_params: Any,
+) -> tuple[KNNEnergyRegressor, dict[str, Any]]:
+    """Group-CV the model on the training rows, then fit it on all of them; returns (model, card)."""
+    if target not in POWER_TARGETS:
+        raise InputError(f"--target must be one of {', '.join(POWER_TARGETS)}, got {target!r}", source="train")
+    rows = aggregate_rows(rows, aggregate, target)
+    X, y, groups = training_matrix(rows, target)
+    if len(y) == 0:
+        raise InputError(f"no rows with a value for {target!r}", source="training rows")
+
+    def make() -> KNNEnergyRegressor:
+        return KNNEnergyRegressor(n_neighbors=n_neighbors, **model_params)
+
+    cv = group_cv(make, X, y, groups, n_splits=n_splits, progress=progress)
+    model = make().fit(X, y)
+    card: dict[str, Any] = {
+        "model": "KNNEnergyRegressor",
+        "params": model.get_params(),
+        "target": target,
+        "unit": TARGET_UNITS[target],
+        "rows": len(y),
+        "groups": len(np.unique(groups)),
+        "aggregate": aggregate,
+        "feature_dim": int(X.shape[1]),
+        "cv": {"n_splits": cv["n_splits"], "folds": cv["folds"], "mean": cv["mean"], "grouped_by": "workload"},
+        "trained_at": dt.datetime.now(dt.UTC).isoformat(),
+    }
+    card["model_version"] = f"knn-{model_version_for(card)}"
+    return model, card

@@ -1,0 +1,1 @@
+"""Kubernetes manifests → InferenceRequest: the only place that reads raw Kubernetes dicts."""

@@ -1,0 +1,366 @@
+"""Kubernetes objects → `InferenceRequest`.
+
+This module is the boundary: it is the only code that reads raw Kubernetes dicts. It accepts
+what users paste or pipe — a bare manifest, `kubectl get -o yaml` output (status,
+managedFields, resourceVersion, ownerReferences are simply ignored), multi-document YAML and
+`kind: List` — and returns typed requests. Non-workload objects are skipped with a reason;
+malformed workloads raise `InputError` naming the document and the field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+from app.errors import InputError
+from app.schema import WORKLOAD_KINDS, ContainerSpec, ConversionResult, InferenceRequest, SkippedDocument
+from app.workloads.quantities import QuantityError, cpu_to_mcpu, memory_to_mib
+from app.workloads.resources import (
+    PodResources,
+    Resources,
+    effective_limits,
+    effective_requests,
+    qos_class,
+)
+from app.workloads.yamlload import YamlLimits, load_documents
+
+INSTANCE_TYPE_KEYS = ("node.kubernetes.io/instance-type", "beta.kubernetes.io/instance-type")
+GPU_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu")
+GPU_PREFIXES = ("gpu.intel.com/",)
+LIST_KINDS = {"List", "DeploymentList", "PodList", "JobList", "CronJobList", "StatefulSetList", "DaemonSetList",
+              "ReplicaSetList", "ReplicationControllerList"}
+_TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
+    "Deployment": ("spec", "template"),
+    "StatefulSet": ("spec", "template"),
+    "DaemonSet": ("spec", "template"),
+    "ReplicaSet": ("spec", "template"),
+    "ReplicationController": ("spec", "template"),
+    "Job": ("spec", "template"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template"),
+}
+
+
+class _Ctx:
+    """Where we are, so every error names source, document, object and field."""
+
+    def __init__(self, source: str, document: int | None, what: str | None = None) -> None:
+        self.source = source
+        self.document = document
+        self.what = what
+
+    def error(self, field: str, message: str) -> InputError:
+        return InputError(message, source=self.source, document=self.document, what=self.what, field=field)
+
+
+def _mapping(value: Any, ctx: _Ctx, field: str, *, required: bool = True) -> Mapping[str, Any]:
+    if value is None:
+        if required:
+            raise ctx.error(field, "required field is missing")
+        return {}
+    if not isinstance(value, Mapping):
+        raise ctx.error(field, f"expected a mapping, got {type(value).__name__}")
+    return value
+
+
+def _list(value: Any, ctx: _Ctx, field: str) -> Sequence[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ctx.error(field, f"expected a list, got {type(value).__name__}")
+    return value
+
+
+def _int(value: Any, ctx: _Ctx, field: str, default: int | None) -> int | None:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ctx.error(field, f"expected a non-negative integer, got {value!r}")
+    return value
+
+
+def _str_map(value: Any, ctx: _Ctx, field: str) -> dict[str, str]:
+    return {str(k): "" if v is None else str(v) for k, v in _mapping(value, ctx, field, required=False).items()}
+
+
+def _str_list(value: Any, ctx: _Ctx, field: str) -> list[str]:
+    return [str(v) for v in _list(value, ctx, field)]
+
+
+def _resources(raw: Mapping[str, Any], ctx: _Ctx, field: str) -> tuple[Resources, int]:
+    """Parse one container's `resources`; returns cpu (mcpu) / memory (MiB) and its GPU count."""
+    res = _mapping(raw.get("resources"), ctx, f"{field}.resources", required=False)
+    parsed: dict[str, dict[str, float]] = {"requests": {}, "limits": {}}
+    gpus = {"requests": 0, "limits": 0}
+    for section in ("requests", "limits"):
+        values = _mapping(res.get(section), ctx, f"{field}.resources.{section}", required=False)
+        for name, qty in values.items():
+            where = f"{field}.resources.{section}.{name}"
+            try:
+                if name == "cpu":
+                    parsed[section]["cpu"] = cpu_to_mcpu(qty)
+                elif name == "memory":
+                    parsed[section]["memory"] = memory_to_mib(qty)
+                elif name in GPU_RESOURCES or str(name).startswith(GPU_PREFIXES):
+                    gpus[section] += int(cpu_to_mcpu(qty) // 1000)
+                else:
+                    cpu_to_mcpu(qty)  # still a quantity: reject garbage early
+            except QuantityError as exc:
+                raise ctx.error(where, str(exc)) from None
+    return Resources(parsed["requests"], parsed["limits"]), max(gpus["requests"], gpus["limits"])
+
+
+def _container(raw: Any, ctx: _Ctx, field: str, *, sidecar: bool) -> tuple[ContainerSpec, Resources, int]:
+    c = _mapping(raw, ctx, field)
+    name = c.get("name")
+    if not isinstance(name, str) or not name:
+        raise ctx.error(f"{field}.name", "required field is missing")
+    res, gpus = _resources(c, ctx, field)
+    spec = ContainerSpec(
+        name=name,
+        image=str(c.get("image") or ""),
+        command=_str_list(c.get("command"), ctx, f"{field}.command"),
+        args=_str_list(c.get("args"), ctx, f"{field}.args"),
+        req_cpu_mcpu=res.requests.get("cpu"),
+        req_mem_mib=res.requests.get("memory"),
+        lim_cpu_mcpu=res.limits.get("cpu"),
+        lim_mem_mib=res.limits.get("memory"),
+        sidecar=sidecar,
+    )
+    return spec, res, gpus
+
+
+def _node_type(spec: Mapping[str, Any], ctx: _Ctx, field: str) -> str | None:
+    selector = _mapping(spec.get("nodeSelector"), ctx, f"{field}.nodeSelector", required=False)
+    for key in INSTANCE_TYPE_KEYS:
+        if selector.get(key):
+            return str(selector[key])
+    affinity = _mapping(spec.get("affinity"), ctx, f"{field}.affinity", required=False)
+    node_aff = _mapping(affinity.get("nodeAffinity"), ctx, f"{field}.affinity.nodeAffinity", required=False)
+    required = _mapping(
+        node_aff.get("requiredDuringSchedulingIgnoredDuringExecution"), ctx, f"{field}.affinity", required=False
+    )
+    for term in _list(required.get("nodeSelectorTerms"), ctx, f"{field}.affinity.nodeSelectorTerms"):
+        if not isinstance(term, Mapping):
+            continue
+        for expr in _list(term.get("matchExpressions"), ctx, f"{field}.affinity.matchExpressions"):
+            if (
+                isinstance(expr, Mapping)
+                and expr.get("key") in INSTANCE_TYPE_KEYS
+                and expr.get("operator") == "In"
+                and expr.get("values")
+            ):
+                return str(expr["values"][0])
+    return None
+
+
+def pod_spec_fields(raw_spec: Any, ctx: _Ctx | None = None, field: str = "spec") -> dict[str, Any]:
+    """Everything an `InferenceRequest` takes from a PodSpec (containers, counts, derived resources)."""
+    ctx = ctx or _Ctx("<request>", None)
+    spec = _mapping(raw_spec, ctx, field)
+    raw_containers = _list(spec.get("containers"), ctx, f"{field}.containers")
+    if not raw_containers:
+        raise ctx.error(f"{field}.containers", "a pod needs at least one container")
+    app: list[ContainerSpec] = []
+    app_res: list[Resources] = []
+    gpu_app = 0
+    for i, raw in enumerate(raw_containers):
+        c, res, gpus = _container(raw, ctx, f"{field}.containers[{i}]", sidecar=False)
+        app.append(c)
+        app_res.append(res)
+        gpu_app += gpus
+    sidecars: list[ContainerSpec] = []
+    init: list[tuple[Resources, bool]] = []
+    gpu_init = 0
+    for i, raw in enumerate(_list(spec.get("initContainers"), ctx, f"{field}.initContainers")):
+        is_sidecar = isinstance(raw, Mapping) and raw.get("restartPolicy") == "Always"
+        c, res, gpus = _container(raw, ctx, f"{field}.initContainers[{i}]", sidecar=is_sidecar)
+        init.append((res, is_sidecar))
+        if is_sidecar:
+            sidecars.append(c)
+            gpu_app += gpus
+        else:
+            gpu_init = max(gpu_init, gpus)
+    overhead: dict[str, float] = {}
+    for name, qty in _mapping(spec.get("overhead"), ctx, f"{field}.overhead", required=False).items():
+        try:
+            if name == "cpu":
+                overhead["cpu"] = cpu_to_mcpu(qty)
+            elif name == "memory":
+                overhead["memory"] = memory_to_mib(qty)
+        except QuantityError as exc:
+            raise ctx.error(f"{field}.overhead.{name}", str(exc)) from None
+    pod = PodResources(app=app_res, init=init, overhead=overhead)
+    req = effective_requests(pod)
+    lim = effective_limits(pod)
+    volume_types = sorted(
+        {
+            next((k for k in v if k != "name"), "unknown")
+            for v in _list(spec.get("volumes"), ctx, f"{field}.volumes")
+            if isinstance(v, Mapping)
+        }
+    )
+    runtime = spec.get("runtimeClassName")
+    return {
+        "containers": [*app, *sidecars],
+        "init_container_count": sum(1 for _, s in init if not s),
+        "sidecar_count": len(sidecars) + len(app) - 1,
+        "volume_types": volume_types,
+        "node_type": _node_type(spec, ctx, field),
+        "runtime_class": str(runtime) if runtime else None,
+        "gpu_count": max(gpu_app, gpu_init),
+        "qos_class": qos_class(pod),
+        "effective_req_cpu_mcpu": req["cpu"],
+        "effective_req_mem_mib": req["memory"],
+        "effective_lim_cpu_mcpu": lim["cpu"],
+        "effective_lim_mem_mib": lim["memory"],
+    }
+
+
+def _dig(obj: Mapping[str, Any], path: tuple[str, ...], ctx: _Ctx) -> Mapping[str, Any]:
+    node: Any = obj
+    for depth, key in enumerate(path):
+        node = _mapping(node.get(key) if isinstance(node, Mapping) else None, ctx, ".".join(path[: depth + 1]))
+    return node
+
+
+def request_from_object(obj: Any, source: str = "<input>", document: int | None = None) -> InferenceRequest:
+    """Convert one workload object. Raises `InputError` for malformed input and for non-workload kinds."""
+    ctx = _Ctx(source, document)
+    body = _mapping(obj, ctx, "<document>")
+    kind = body.get("kind")
+    if kind not in WORKLOAD_KINDS:
+        raise ctx.error("kind", f"unsupported kind {kind!r}; expected one of {', '.join(WORKLOAD_KINDS)}")
+    meta = _mapping(body.get("metadata"), ctx, "metadata")
+    name = meta.get("name")
+    if not isinstance(name, str) or not name:
+        raise ctx.error("metadata.name", "required field is missing")
+    namespace = str(meta.get("namespace") or "default")
+    ctx.what = f"{kind} {namespace}/{name}"
+    spec = _mapping(body.get("spec"), ctx, "spec")
+
+    parallelism = completions = None
+    schedule = None
+    if kind == "Pod":
+        pod_spec_path = "spec"
+        pod_spec: Any = spec
+        template_meta: Mapping[str, Any] = meta
+        replicas = 1
+    else:
+        template = _dig(body, _TEMPLATE_PATHS[kind], ctx)
+        pod_spec_path = ".".join((*_TEMPLATE_PATHS[kind], "spec"))
+        pod_spec = template.get("spec")
+        template_meta = _mapping(template.get("metadata"), ctx, ".".join((*_TEMPLATE_PATHS[kind], "metadata")),
+                                 required=False)
+        if kind in ("Job", "CronJob"):
+            job_spec = spec if kind == "Job" else _dig(body, ("spec", "jobTemplate", "spec"), ctx)
+            prefix = "spec" if kind == "Job" else "spec.jobTemplate.spec"
+            parallelism = _int(job_spec.get("parallelism"), ctx, f"{prefix}.parallelism", 1)
+            completions = _int(job_spec.get("completions"), ctx, f"{prefix}.completions", None)
+            replicas = parallelism if parallelism is not None else 1
+            if completions is not None:
+                replicas = min(replicas, completions) if completions else replicas
+            if kind == "CronJob":
+                schedule = str(spec.get("schedule") or "") or None
+        elif kind == "DaemonSet":
+            replicas = 1
+        else:
+            replicas = _int(spec.get("replicas"), ctx, "spec.replicas", 1) or 0
+    fields = pod_spec_fields(pod_spec, ctx, pod_spec_path)
+    labels = {**_str_map(meta.get("labels"), ctx, "metadata.labels"),
+              **_str_map(template_meta.get("labels"), ctx, "template.metadata.labels")}
+    annotations = _str_map(meta.get("annotations"), ctx, "metadata.annotations")
+    annotations.pop("kubectl.kubernetes.io/last-applied-configuration", None)
+    try:
+        return InferenceRequest(
+            namespace=namespace,
+            workload_kind=kind,
+            workload_name=name,
+            labels=labels,
+            annotations=annotations,
+            parallelism=parallelism,
+            completions=completions,
+            schedule=schedule,
+            replicas=replicas,
+            **fields,
+        )
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise ctx.error(".".join(str(p) for p in err["loc"]) or "<document>", err["msg"]) from None
+
+
+def complete_request(req: InferenceRequest, source: str = "<request>") -> InferenceRequest:
+    """Fill in what a JSON request left out: convert `pod_spec`, derive QoS and effective resources.
+
+    Requests in the plain v1 shape only list app containers, so their effective resources are the
+    sums over those containers (init containers are not known there).
+    """
+    if req.pod_spec is not None:
+        fields = pod_spec_fields(req.pod_spec, _Ctx(source, None, f"{req.workload_kind} "
+                                                     f"{req.namespace}/{req.workload_name}"), "pod_spec")
+        data = req.model_dump(exclude={"pod_spec"}, exclude_unset=True)
+        for key in list(fields):
+            if key in data and key not in ("containers",):
+                fields.pop(key)  # explicit values win over derived ones
+        return InferenceRequest(**{**data, **fields})
+    if req.qos_class is not None and req.effective_req_cpu_mcpu is not None and req.effective_req_mem_mib is not None:
+        return req
+    pod = PodResources(
+        app=[
+            Resources(
+                {k: v for k, v in (("cpu", c.req_cpu_mcpu), ("memory", c.req_mem_mib)) if v is not None},
+                {k: v for k, v in (("cpu", c.lim_cpu_mcpu), ("memory", c.lim_mem_mib)) if v is not None},
+            )
+            for c in req.containers
+        ]
+    )
+    reqs, lims = effective_requests(pod), effective_limits(pod)
+    update: dict[str, Any] = {}
+    for key, value in (
+        ("qos_class", qos_class(pod)),
+        ("effective_req_cpu_mcpu", reqs["cpu"]),
+        ("effective_req_mem_mib", reqs["memory"]),
+        ("effective_lim_cpu_mcpu", lims["cpu"]),
+        ("effective_lim_mem_mib", lims["memory"]),
+    ):
+        if getattr(req, key) is None:
+            update[key] = value
+    return req.model_copy(update=update)
+
+
+def _items(doc: Any, index: int) -> Iterable[tuple[int, Any]]:
+    if isinstance(doc, Mapping) and doc.get("kind") in LIST_KINDS and isinstance(doc.get("items"), list):
+        for item in doc["items"]:
+            yield index, item
+    else:
+        yield index, doc
+
+
+def requests_from_objects(docs: Iterable[Any], source: str = "<input>") -> ConversionResult:
+    """Convert a stream of parsed documents (Lists flattened); non-workloads are skipped, not errors."""
+    requests: list[InferenceRequest] = []
+    skipped: list[SkippedDocument] = []
+    position = 0
+    for doc_index, doc in enumerate(docs, start=1):
+        for _, item in _items(doc, doc_index):
+            position += 1
+            if item is None:
+                continue  # an empty document (`---` at the end) is not an object
+            if not isinstance(item, Mapping):
+                raise InputError(f"expected a Kubernetes object (a mapping), got {type(item).__name__}",
+                                 source=source, document=position)
+            kind = item.get("kind")
+            meta = item.get("metadata") if isinstance(item.get("metadata"), Mapping) else {}
+            if kind not in WORKLOAD_KINDS:
+                reason = "no `kind` field" if kind is None else f"{kind} is not a workload"
+                skipped.append(SkippedDocument(document=position, kind=None if kind is None else str(kind),
+                                               name=meta.get("name"), reason=reason))
+                continue
+            requests.append(request_from_object(item, source, position))
+    return ConversionResult(source=source, requests=requests, skipped=skipped)
+
+
+def requests_from_yaml(text: str, source: str = "<input>", limits: YamlLimits | None = None) -> ConversionResult:
+    """Parse YAML (one or many documents, or a `kind: List`) and convert every workload in it."""
+    return requests_from_objects(load_documents(text, source, limits), source)

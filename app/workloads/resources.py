@@ -1,0 +1,113 @@
+"""Pod-level effective resources and QoS class, following Kubernetes' own rules.
+
+Effective request (what the scheduler reserves), per resource, as in the kubelet's
+`PodRequests`: the larger of
+  * the sum over app containers plus every native sidecar (init container with
+    `restartPolicy: Always`), and
+  * for each plain init container, its own request plus the sidecars started before it,
+then `spec.overhead` is added. A request left unset defaults to the container's limit, as the API
+server defaults it. Effective limits follow the same formula but are `None` (unbounded) when
+any container that runs alongside others has no limit for that resource.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+RESOURCES = ("cpu", "memory")
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Requests and limits of one container in base units: cpu in mcpu, memory in MiB."""
+
+    requests: dict[str, float] = field(default_factory=dict)
+    limits: dict[str, float] = field(default_factory=dict)
+
+    def request(self, name: str) -> float | None:
+        """Request with Kubernetes' defaulting: an unset request takes the limit's value."""
+        if name in self.requests:
+            return self.requests[name]
+        return self.limits.get(name)
+
+    def limit(self, name: str) -> float | None:
+        return self.limits.get(name)
+
+
+@dataclass(frozen=True)
+class PodResources:
+    """Containers of a pod template split the way the scheduler sees them."""
+
+    app: Sequence[Resources]
+    init: Sequence[tuple[Resources, bool]] = ()
+    """Init containers in order, each with `True` when it is a native sidecar."""
+    overhead: dict[str, float] = field(default_factory=dict)
+
+
+def _effective(pod: PodResources, name: str, pick: str) -> float | None:
+    def value(res: Resources) -> float | None:
+        return res.request(name) if pick == "request" else res.limit(name)
+
+    unbounded = False
+    sidecars_so_far = 0.0
+    init_peak = 0.0
+    for res, is_sidecar in pod.init:
+        v = value(res)
+        if is_sidecar:
+            if v is None:
+                unbounded = True
+            sidecars_so_far += v or 0.0
+        else:
+            init_peak = max(init_peak, (v or 0.0) + sidecars_so_far)
+    app_sum = 0.0
+    for res in pod.app:
+        v = value(res)
+        if v is None:
+            unbounded = True
+        app_sum += v or 0.0
+    if pick == "limit" and unbounded:
+        return None
+    total = max(app_sum + sidecars_so_far, init_peak)
+    if pick == "request" and total == 0.0 and not _any_set(pod, name, "request"):
+        return None
+    return total + pod.overhead.get(name, 0.0)
+
+
+def _any_set(pod: PodResources, name: str, pick: str) -> bool:
+    containers = [*pod.app, *(r for r, _ in pod.init)]
+    return any((c.request(name) if pick == "request" else c.limit(name)) is not None for c in containers)
+
+
+def effective_requests(pod: PodResources) -> dict[str, float | None]:
+    """Effective pod request per resource; `None` when no container requests it (and no overhead)."""
+    out: dict[str, float | None] = {}
+    for name in RESOURCES:
+        v = _effective(pod, name, "request")
+        if v is None and name in pod.overhead:
+            v = pod.overhead[name]
+        out[name] = v
+    return out
+
+
+def effective_limits(pod: PodResources) -> dict[str, float | None]:
+    """Effective pod limit per resource; `None` when some container has no limit (unbounded)."""
+    return {name: _effective(pod, name, "limit") for name in RESOURCES}
+
+
+def qos_class(pod: PodResources) -> str:
+    """Guaranteed / Burstable / BestEffort, by the rules in the Kubernetes QoS documentation.
+
+    Guaranteed: every container (init included) has cpu and memory limits, and requests equal to
+    them (an unset request defaults to the limit). BestEffort: no container sets any cpu or memory
+    request or limit. Burstable: everything else.
+    """
+    containers = [*pod.app, *(r for r, _ in pod.init)]
+    if not any(c.requests.get(n) is not None or c.limits.get(n) is not None for c in containers for n in RESOURCES):
+        return "BestEffort"
+    for c in containers:
+        for n in RESOURCES:
+            lim = c.limit(n)
+            if lim is None or c.request(n) != lim:
+                return "Burstable"
+    return "Guaranteed"
