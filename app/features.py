@@ -129,7 +129,8 @@ class SbertEmbedder:
             raise PodPowerError("SBERT needs sentence-transformers: pip install -r requirements-sbert.txt") from exc
         self.path = str(path)
         self.model = SentenceTransformer(self.path, device="cpu", local_files_only=True)
-        self.dim = int(self.model.get_sentence_embedding_dimension() or 0)
+        getter = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        self.dim = int(getter() or 0)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         return np.asarray(self.model.encode(list(texts), normalize_embeddings=True, batch_size=64), dtype=np.float64)

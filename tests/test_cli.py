@@ -1,0 +1,162 @@
+"""CLI: every command has help; bad input ends with one line on stderr and exit code 2."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.cli import build_parser, main
+from tests.conftest import EXAMPLES, REPO
+
+
+def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """The real entry point, as a user runs it."""
+    return subprocess.run([sys.executable, "-m", "app", *args], capture_output=True, text=True, cwd=REPO,
+                          input=stdin, timeout=120)
+
+
+def call(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """The same CLI in-process (fast), for the many error-path cases."""
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def _subcommands(parser) -> list[list[str]]:
+    out = []
+    for action in parser._actions:
+        if action.__class__.__name__ == "_SubParsersAction":
+            for name, sub in action.choices.items():
+                out.append([name])
+                out += [[name, *rest] for rest in _subcommands(sub)]
+    return out
+
+
+def test_help_on_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    commands = _subcommands(build_parser())
+    assert ["collect", "from-file"] in commands and ["train"] in commands and ["encode", "fit"] in commands
+    for cmd in commands:
+        with pytest.raises(SystemExit) as exc:
+            main([*cmd, "--help"])
+        assert exc.value.code == 0
+        assert "usage: python -m app " + " ".join(cmd) in capsys.readouterr().out
+
+
+def test_collect_from_file_prints_effective_resources() -> None:
+    proc = run("collect", "from-file", str(EXAMPLES / "deployment-multi.yaml"))
+    assert proc.returncode == 0, proc.stderr
+    (line,) = proc.stdout.splitlines()
+    req = json.loads(line)
+    assert req["effective_req_cpu_mcpu"] == 4000
+    assert round(req["effective_req_mem_mib"], 2) == round(90e9 / 2**20 + 64 + 128, 2)
+
+
+def test_collect_from_stdin_and_skips_reported() -> None:
+    proc = run("collect", "from-file", "-", stdin=(EXAMPLES / "list-mixed.yaml").read_text())
+    assert proc.returncode == 0
+    assert len(proc.stdout.splitlines()) == 2
+    assert "<stdin>: document 3: skipped: Service is not a workload" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (None, "missing.yaml: file not found"),
+        ("kind: Deployment\nmetadata: {name: x}\nspec: {template: {spec: {containers: [{name: a, resources: "
+         "{requests: {memory: 12xyz}}}]}}}\n",
+         "bad.yaml: document 1 (Deployment default/x): spec.template.spec.containers[0].resources.requests.memory: "
+         "invalid quantity '12xyz'"),
+        ("a: [1, 2\n", "bad.yaml: document 1: invalid YAML"),
+        ("just a string\n", "bad.yaml: document 1: expected a Kubernetes object"),
+    ],
+)
+def test_bad_input_exit_2_one_line(tmp_path: Path, content: str | None, expected: str,
+                                   tiny_artifacts: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    name = "missing.yaml" if content is None else "bad.yaml"
+    path = tmp_path / name
+    if content is not None:
+        path.write_text(content)
+    enc, model = tiny_artifacts
+    predict = ["predict", str(path), "--encoder", str(enc), "--model", str(model)]
+    for cmd in (["collect", "from-file", str(path)], predict):
+        code, _, err = call(capsys, *cmd)
+        assert code == 2, err
+        lines = err.strip().splitlines()
+        assert len(lines) == 1
+        assert expected in lines[0].replace(str(tmp_path) + "/", "")
+
+
+def test_bad_input_through_the_real_entry_point(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text("kind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: a, resources: "
+                                       "{limits: {cpu: 12xyz}}}]}\n")
+    proc = run("collect", "from-file", str(tmp_path / "bad.yaml"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().endswith("spec.containers[0].resources.limits.cpu: invalid quantity '12xyz'")
+
+
+def test_predict_with_missing_artifact_is_a_clear_error(
+    tmp_path: Path, tiny_artifacts: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = call(capsys, "predict", str(EXAMPLES / "pod-guaranteed.yaml"), "--encoder", str(tiny_artifacts[0]),
+                        "--model", str(tmp_path / "nope.joblib"))
+    assert code == 2
+    assert err.strip() == f"error: {tmp_path / 'nope.joblib'}: file not found"
+
+
+def test_train_with_missing_rows_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = call(capsys, "train", "--train", str(tmp_path / "rows.parquet"))
+    assert code == 2 and "rows.parquet: file not found" in err
+
+
+def test_pipeline_end_to_end_on_examples(tmp_path: Path) -> None:
+    """encode fit → join (labels written here) → train → predict, through the CLI."""
+    import pandas as pd
+
+    from app.files import read_requests
+    from app.workloads.convert import complete_request
+
+    manifests = tmp_path / "all.yaml"
+    manifests.write_text("\n---\n".join(p.read_text() for p in sorted(EXAMPLES.glob("*.yaml"))))
+    reqs = [complete_request(r) for r in read_requests(manifests).requests]
+    power = {r.workload_name: 5.0 + (r.effective_req_cpu_mcpu or 0) / 100 for r in reqs}
+    pd.DataFrame([
+        {"namespace": r.namespace, "workload_kind": r.workload_kind, "workload_name": r.workload_name,
+         "pod": f"{r.workload_name}-{i}", "avg_power_w": power[r.workload_name]}
+        for r in reqs for i in range(2)
+    ]).to_parquet(tmp_path / "labels.parquet")
+    enc, model = tmp_path / "enc.joblib", tmp_path / "model.joblib"
+    assert run("encode", "fit", "--input", str(manifests), "--out", str(enc),
+               "--features", str(tmp_path / "f.parquet")).returncode == 0
+    j = run("join", "--features", str(tmp_path / "f.parquet"), "--labels", str(tmp_path / "labels.parquet"),
+            "--out", str(tmp_path / "rows.parquet"))
+    assert j.returncode == 0, j.stderr
+    assert f"matched: {len(reqs)} workloads, {2 * len(reqs)} rows" in j.stderr
+    t = run("train", "--train", str(tmp_path / "rows.parquet"), "--neighbors", "1", "--splits", "3",
+            "--out", str(model))
+    assert t.returncode == 0, t.stderr
+    card = json.loads((tmp_path / "model.card.json").read_text())
+    assert card["target"] == "avg_power_w" and card["groups"] == len(reqs) and card["cv"]["n_splits"] == 3
+    p = run("predict", str(manifests), "--encoder", str(enc), "--model", str(model))
+    assert p.returncode == 0, p.stderr
+    preds = [json.loads(line) for line in p.stdout.splitlines()]
+    # k=1 on a training spec returns that spec's own label
+    for pred in preds:
+        assert pred["pred_avg_power_w"] == pytest.approx(power[pred["workload_name"]])
+        assert pred["pred_energy_step_j"] == pytest.approx(60 * pred["pred_avg_power_w"])
+        assert pred["pred_power_w_total"] == pytest.approx(pred["replicas"] * pred["pred_avg_power_w"])
+
+
+def test_join_reports_when_nothing_matches(tmp_path: Path) -> None:
+    import pandas as pd
+
+    pd.DataFrame({"namespace": ["a"], "workload_kind": ["Deployment"], "workload_name": ["x"],
+                  "x": [[0.0]]}).to_parquet(tmp_path / "f.parquet")
+    pd.DataFrame({"namespace": ["a"], "workload_kind": ["ReplicaSet"], "workload_name": ["x-5d8f"],
+                  "avg_power_w": [1.0]}).to_parquet(tmp_path / "l.parquet")
+    proc = run("join", "--features", str(tmp_path / "f.parquet"), "--labels", str(tmp_path / "l.parquet"),
+               "--out", str(tmp_path / "o.parquet"))
+    assert proc.returncode == 2
+    assert "labels with no features (1): a/ReplicaSet/x-5d8f" in proc.stderr
+    assert "nothing matched" in proc.stderr

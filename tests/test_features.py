@@ -1,0 +1,121 @@
+"""Encoder: round trip through joblib, unknown categories, text hashing, artifact checks, SBERT."""
+
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pytest
+
+from app.errors import ArtifactError, PodPowerError
+from app.features import NUMERIC, WorkloadEncoder, image_tokens, load_encoder, numeric_row, save_encoder
+from app.files import read_requests
+from app.workloads.convert import complete_request
+from tests.conftest import EXAMPLES, need
+
+
+@pytest.fixture(scope="module")
+def requests() -> list:
+    out = []
+    for f in sorted(EXAMPLES.glob("*.yaml")):
+        out += [complete_request(r) for r in read_requests(f).requests]
+    return out
+
+
+def test_round_trip(requests: list, tmp_path: Path) -> None:
+    enc = WorkloadEncoder().fit(requests)
+    X = enc.transform(requests)
+    assert X.shape == (len(requests), enc.n_features_out_) == (len(requests), len(enc.feature_names_))
+    path = save_encoder(enc, tmp_path / "enc.joblib")
+    again = load_encoder(path)
+    np.testing.assert_array_equal(again.transform(requests), X)
+    np.testing.assert_array_equal(enc.transform_one(requests[0]), X[0])
+
+
+def test_numeric_block_is_standardised(requests: list) -> None:
+    enc = WorkloadEncoder(numeric_weight=1.0).fit(requests)
+    X = enc.transform(requests)[:, : len(NUMERIC)]
+    raw = np.array([numeric_row(r) for r in requests])
+    std = raw.std(axis=0)
+    expected = np.where(std > 1e-9, (raw - raw.mean(axis=0)) / np.where(std > 1e-9, std, 1), 0) / np.sqrt(len(NUMERIC))
+    np.testing.assert_allclose(X, expected, atol=1e-12)
+
+
+def test_unknown_categories_are_all_zeros(requests: list) -> None:
+    enc = WorkloadEncoder().fit(requests)
+    odd = requests[0].model_copy(update={"node_type": "never-seen.metal", "runtime_class": "gvisor"})
+    x = enc.transform([odd])[0]
+    names = enc.feature_names_
+    node_cols = [i for i, n in enumerate(names) if n.startswith("cat__node_type=")]
+    assert node_cols and all(x[i] == 0 for i in node_cols)
+    known = enc.transform([requests[0]])[0]
+    assert any(known[i] != 0 for i in node_cols) == (requests[0].node_type is not None)
+
+
+def test_text_block_distinguishes_images(requests: list) -> None:
+    enc = WorkloadEncoder().fit(requests)
+    a = requests[0]
+    b = a.model_copy(update={"containers": [c.model_copy(update={"image": "redis:7"}) for c in a.containers]})
+    xa, xb = enc.transform([a, b])
+    start = len(NUMERIC) + enc.n_categorical_
+    text_a, text_b = xa[start:start + enc.text_dim], xb[start:start + enc.text_dim]
+    assert np.linalg.norm(text_a) == pytest.approx(enc.text_weight)
+    assert not np.allclose(text_a, text_b)
+    np.testing.assert_array_equal(xa[:start], xb[:start])
+
+
+def test_image_tokens() -> None:
+    toks = image_tokens("ghcr.io/open-telemetry/demo:2.1.3-cart@sha256:abc")
+    assert toks.count("img:demo") == 2
+    assert "reg:ghcr.io" in toks and "org:open-telemetry" in toks and "tag:cart" in toks
+    assert not any(t.startswith("tag:2") for t in toks)
+
+
+def test_mismatched_artifact_says_what_to_rebuild(requests: list, tmp_path: Path) -> None:
+    path = save_encoder(WorkloadEncoder().fit(requests), tmp_path / "enc.joblib")
+    payload = joblib.load(path)
+    payload["schema_version"] = "v0"
+    joblib.dump(payload, path)
+    with pytest.raises(ArtifactError, match="rebuild it with `python -m app encode fit`"):
+        load_encoder(path)
+    payload["schema_version"] = "v1"
+    payload["versions"]["scikit-learn"] = "0.20.0"
+    joblib.dump(payload, path)
+    with pytest.raises(ArtifactError, match="scikit-learn 0.20.0"):
+        load_encoder(path)
+    (tmp_path / "junk.joblib").write_bytes(b"not a pickle")
+    with pytest.raises(ArtifactError, match="junk.joblib: cannot read artifact"):
+        load_encoder(tmp_path / "junk.joblib")
+    with pytest.raises(ArtifactError, match="file not found"):
+        load_encoder(tmp_path / "missing.joblib")
+
+
+def test_fit_needs_data() -> None:
+    with pytest.raises(PodPowerError):
+        WorkloadEncoder().fit([])
+
+
+def test_sbert_missing_model_is_a_clear_error(tmp_path: Path, requests: list) -> None:
+    with pytest.raises(PodPowerError, match="SBERT model not found"):
+        WorkloadEncoder(sbert=True, sbert_model_path=str(tmp_path)).fit(requests)
+
+
+@pytest.mark.sbert
+def test_sbert_embeddings_from_the_local_model(requests: list, tmp_path: Path, monkeypatch) -> None:
+    try:
+        import sentence_transformers  # noqa: F401
+
+        from app.features import default_sbert_path
+        path = default_sbert_path()
+    except (ImportError, PodPowerError) as exc:
+        need(False, f"SBERT not installed ({exc}); pip install -r requirements-sbert.txt")
+        return
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    enc = WorkloadEncoder(sbert=True, sbert_model_path=str(path)).fit(requests)
+    assert enc.sbert_dim_ == 384
+    X = enc.transform(requests)
+    emb = X[:, -384:] / enc.sbert_weight
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
+    # the same text embeds the same; different workloads embed differently
+    assert not np.allclose(emb[0], emb[1])
+    saved = load_encoder(save_encoder(enc, tmp_path / "sbert.joblib"))
+    np.testing.assert_allclose(saved.transform(requests), X, atol=1e-5)

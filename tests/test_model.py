@@ -1,0 +1,78 @@
+"""The KNN regressor: scikit-learn contract, exact neighbour arithmetic, group CV without leakage."""
+
+import numpy as np
+import pytest
+from sklearn.model_selection import GroupKFold
+from sklearn.neighbors import KNeighborsRegressor
+from sklearn.utils.estimator_checks import check_estimator
+
+from app.errors import PodPowerError
+from app.model import KNNEnergyRegressor, group_cv, regression_metrics
+
+
+@pytest.mark.parametrize("params", [{}, {"log_target": False}, {"metric": "cosine", "weights": "uniform"}])
+def test_check_estimator(params: dict) -> None:
+    results = check_estimator(KNNEnergyRegressor(**params), on_fail=None)
+    failed = [(r["check_name"], str(r["exception"])[:200]) for r in results if r["status"] == "failed"]
+    assert not failed
+    assert len(results) > 40
+
+
+@pytest.mark.parametrize(("weights", "metric"), [("uniform", "euclidean"), ("distance", "euclidean"),
+                                                  ("uniform", "cosine"), ("distance", "cosine")])
+def test_matches_scikit_learn_knn(weights: str, metric: str) -> None:
+    rng = np.random.default_rng(0)
+    X, Q = rng.normal(size=(300, 12)), rng.normal(size=(50, 12))
+    y = rng.uniform(1, 100, size=300)
+    ours = KNNEnergyRegressor(n_neighbors=7, weights=weights, metric=metric, log_target=False).fit(X, y)
+    ref = KNeighborsRegressor(n_neighbors=7, weights=weights, metric=metric, algorithm="brute").fit(X, y)
+    np.testing.assert_allclose(ours.predict(Q), ref.predict(Q), rtol=1e-9)
+
+
+def test_log_target_averages_in_log_space() -> None:
+    X = np.array([[0.0], [1.0], [10.0]])
+    y = np.array([1.0, 100.0, 5.0])
+    m = KNNEnergyRegressor(n_neighbors=2, weights="uniform", log_target=True).fit(X, y)
+    assert m.predict([[0.4]])[0] == pytest.approx(np.expm1((np.log1p(1) + np.log1p(100)) / 2))
+
+
+def test_exact_match_returns_its_target() -> None:
+    X = np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]])
+    m = KNNEnergyRegressor(n_neighbors=3).fit(X, [3.0, 30.0, 300.0])
+    assert m.predict([[1.0, 1.0]])[0] == pytest.approx(30.0)
+
+
+def test_group_cv_never_leaks_a_workload() -> None:
+    rng = np.random.default_rng(1)
+    groups = np.repeat([f"ns/Deployment/w{i}" for i in range(23)], rng.integers(1, 9, size=23))
+    X = rng.normal(size=(len(groups), 4))
+    y = rng.uniform(1, 10, size=len(groups))
+    seen_val: set[str] = set()
+    for tr, va in GroupKFold(n_splits=5).split(X, y, groups):
+        assert not set(groups[tr]) & set(groups[va])
+        seen_val |= set(groups[va])
+    assert seen_val == set(groups)
+    out = group_cv(lambda: KNNEnergyRegressor(n_neighbors=3), X, y, groups, n_splits=5)
+    assert out["n_splits"] == 5 and len(out["folds"]) == 5
+    assert sum(f["val_rows"] for f in out["folds"]) == len(y)
+    assert not np.isnan(out["oof_pred"]).any()
+    # a duplicated workload (identical X, y) must not be predictable from itself across folds:
+    X2 = np.vstack([X, X[:1]])
+    y2 = np.append(y, 1e6)
+    g2 = np.append(groups, "ns/Deployment/clone")
+    oof = group_cv(lambda: KNNEnergyRegressor(n_neighbors=1), X2, y2, g2, n_splits=5)["oof_pred"]
+    assert oof[-1] != pytest.approx(1e6)
+
+
+def test_group_cv_needs_two_groups() -> None:
+    with pytest.raises(PodPowerError, match="at least 2 workloads"):
+        group_cv(KNNEnergyRegressor, np.zeros((3, 2)), np.ones(3), np.array(["a", "a", "a"]))
+
+
+def test_metrics_by_hand() -> None:
+    m = regression_metrics(np.array([10.0, 20.0, 40.0]), np.array([12.0, 18.0, 40.0]))
+    assert m["mae"] == pytest.approx(4 / 3)
+    assert m["mape"] == pytest.approx((20 + 10 + 0) / 3)
+    assert m["median_ape"] == pytest.approx(10)
+    ss_tot = (10 - 70 / 3) ** 2 + (20 - 70 / 3) ** 2 + (40 - 70 / 3) ** 2
+    assert m["r2"] == pytest.approx(1 - 8 / ss_tot)
