@@ -140,7 +140,7 @@ class PromClient:
             raise UpstreamError(f"range end {end} is before start {start}")
         if step <= 0:
             raise UpstreamError(f"step must be positive, got {step}")
-        n_total = int(math.floor((end - start) / step + 1e-9)) + 1
+        n_total = math.floor((end - start) / step + 1e-9) + 1
         per = self.max_points
         for i in range(0, n_total, per):
             s = start + i * step
