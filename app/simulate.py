@@ -47,6 +47,7 @@ does, without extrapolation) over a pod's series recovers the ground truth exact
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import re
@@ -56,7 +57,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -69,6 +70,7 @@ __all__ = [
     "CCF_W_PER_GB",
     "GPU_MODELS",
     "GROUND_TRUTH_COLUMNS",
+    "HISTORY_GROUPS",
     "INSTANCE_TYPES",
     "NOISE_SIGMA",
     "Archetype",
@@ -144,7 +146,7 @@ def parse_quantity(value: str | int | float) -> float:
 
 def _fmt_cpu(cores: float, rng: np.random.Generator) -> str | int | float:
     """Write a CPU quantity in one of the notations seen in the field (``500m``, ``"0.5"``, 2, …)."""
-    milli = int(round(cores * 1000))
+    milli = round(cores * 1000)
     r = rng.random()
     if milli % 1000 == 0:
         whole = milli // 1000
@@ -159,22 +161,22 @@ def _fmt_cpu(cores: float, rng: np.random.Generator) -> str | int | float:
 
 
 def _fmt_mem(mib: float, rng: np.random.Generator) -> str | int:
-    """Write a memory quantity in a field notation (``512Mi``, ``1Gi``, ``1.5Gi``, ``537M``, ``90G``, ``5e8``)."""
+    """Write a memory quantity in a field notation (``512Mi``, ``1.5Gi``, ``537M``, ``90G``, ``537e6``)."""
     nbytes = mib * _MI
     r = rng.random()
     if r < 0.45:
-        return f"{int(round(mib))}Mi"
+        return f"{round(mib)}Mi"
     if r < 0.68 and mib % 512 == 0:
         return f"{mib / 1024:g}Gi"
     if r < 0.78:
-        return f"{int(round(nbytes / 1e6))}M"
+        return f"{round(nbytes / 1e6)}M"
     if r < 0.88 and nbytes >= 2e9:
-        return f"{int(round(nbytes / 1e9))}G"
+        return f"{round(nbytes / 1e9)}G"
     if r < 0.94:
-        return f"{int(round(nbytes / 1e6))}e6"
+        return f"{round(nbytes / 1e6)}e6"
     if r < 0.97:
-        return int(round(nbytes))
-    return f"{int(round(mib))}Mi"
+        return round(nbytes)
+    return f"{round(mib)}Mi"
 
 
 # --------------------------------------------------------------------------------------------
@@ -208,7 +210,7 @@ INSTANCE_TYPES: dict[str, InstanceType] = {
     )
 }
 _GENERAL_TYPES = ("m5.2xlarge", "m5.4xlarge", "c5.2xlarge", "r5.2xlarge", "m5.xlarge")
-_GENERAL_WEIGHTS = (0.35, 0.25, 0.15, 0.15, 0.10)
+_GENERAL_WEIGHTS = (0.30, 0.40, 0.10, 0.15, 0.05)
 
 
 @dataclass(frozen=True)
@@ -233,7 +235,8 @@ SIDECARS: dict[str, SidecarKind] = {
                     ("--volume-dir=/etc/config", "--webhook-url=http://127.0.0.1:8080/-/reload"),
                     0.01, 0.01, 0.005, 16),
         SidecarKind("istio-proxy", "docker.io/istio/proxyv2:1.20.3",
-                    ("proxy", "sidecar", "--domain", "$(POD_NAMESPACE).svc.cluster.local"), 0.1, 0.06, 0.1, 128),
+                    ("proxy", "sidecar", "--domain", "$(POD_NAMESPACE).svc.cluster.local"), 0.1, 0.06, 0.1,
+                    128),
         SidecarKind("cloud-sql-proxy", "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.8.2",
                     ("--structured-logs", "--port=5432", "acme-prod:us-east1:orders"), 0.05, 0.03, 0.05, 64),
         SidecarKind("postgres-exporter", "quay.io/prometheuscommunity/postgres-exporter:v0.15.0",
@@ -252,7 +255,8 @@ SIDECARS: dict[str, SidecarKind] = {
 
 # Plain init containers: (image or "{app}", command). "{db}" is replaced by a database name.
 _INITS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "wait-for-db": ("docker.io/library/busybox:1.36", ("sh", "-c", "until nc -z {db} 5432; do sleep 2; done")),
+    "wait-for-db": ("docker.io/library/busybox:1.36", ("sh", "-c",
+                                                       "until nc -z {db} 5432; do sleep 2; done")),
     "migrate": ("{app}", ("alembic", "upgrade", "head")),
     "flyway-migrate": ("docker.io/flyway/flyway:10.7.1", ("flyway", "migrate")),
     "init-permissions": ("docker.io/library/busybox:1.36", ("sh", "-c", "chown -R 999:999 /data")),
@@ -314,14 +318,15 @@ ARCHETYPES: dict[str, Archetype] = {
     for a in (
         Archetype("nginx", "Deployment", "shop", ("web", "storefront", "static-assets", "edge", "landing"),
                   "docker.io/library/nginx:{v}", ("1.25.3", "1.25.4", "1.25.4-alpine"), "nginx", "web",
-                  chart="nginx-15.10.4", part_of="storefront", port=8080, replicas=(2, 4),
+                  chart="nginx-15.10.4", part_of="storefront", port=8080, replicas=(2, 3),
                   typical_cores=0.2, util=0.2, profile="diurnal", mem_gb=0.06, fs_read=2e3, fs_write=1.5e4,
                   net_rx=1.5e6, net_tx=6e6, weight=5, cpu_choices=(0.1, 0.2, 0.25, 0.5),
-                  mem_choices_mib=(64, 128, 256), sidecars=("log-shipper", "config-reloader"), sidecar_prob=0.4),
+                  mem_choices_mib=(64, 128, 256), sidecars=("log-shipper", "config-reloader"),
+                  sidecar_prob=0.4),
         Archetype("envoy", "Deployment", "shop", ("gateway", "edge-proxy", "ingress-envoy"),
                   "docker.io/envoyproxy/envoy:{v}", ("v1.28.1", "v1.29.1", "v1.29.2"), "envoy", "gateway",
                   command=("envoy",), args=("-c", "/etc/envoy/envoy.yaml", "--log-level", "warn"),
-                  chart="envoy-1.9.4", part_of="storefront", port=8080, replicas=(2, 3), typical_cores=0.5,
+                  chart="envoy-1.9.4", part_of="storefront", port=8080, replicas=(1, 2), typical_cores=0.5,
                   util=0.25, profile="diurnal", mem_gb=0.1, fs_write=5e3, net_rx=5e6, net_tx=5e6, weight=2,
                   cpu_choices=(0.25, 0.5, 1.0), mem_choices_mib=(128, 256, 512),
                   sidecars=("config-reloader",), sidecar_prob=0.3),
@@ -330,8 +335,9 @@ ARCHETYPES: dict[str, Archetype] = {
                    "reviews-api", "pricing-api", "returns-api", "loyalty-api"),
                   "ghcr.io/acme-shop/{name}:{v}", ("3.4.0", "3.4.1", "3.5.0"), "api", "api",
                   command=("gunicorn",),
-                  args=("app.wsgi:application", "--workers", "4", "--bind", "0.0.0.0:8000", "--timeout", "30"),
-                  chart="python-service-2.3.0", part_of="shop", port=8000, replicas=(2, 5), typical_cores=1.0,
+                  args=("app.wsgi:application", "--workers", "4", "--bind", "0.0.0.0:8000", "--timeout",
+                        "30"),
+                  chart="python-service-2.3.0", part_of="shop", port=8000, replicas=(1, 3), typical_cores=1.0,
                   util=0.3, profile="diurnal", mem_gb=0.45, warmup=False, fs_read=1e4, fs_write=2e4,
                   net_rx=5e5, net_tx=1e6, weight=8, cpu_choices=(0.25, 0.5, 1.0, 1.5),
                   mem_choices_mib=(384, 512, 768, 1024),
@@ -340,8 +346,9 @@ ARCHETYPES: dict[str, Archetype] = {
         Archetype("celery", "Deployment", "shop", ("orders-worker", "email-worker", "thumbnail-worker",
                                                    "import-worker", "webhook-worker"),
                   "ghcr.io/acme-shop/{name}:{v}", ("3.4.0", "3.4.1", "3.5.0"), "worker", "worker",
-                  command=("celery",), args=("-A", "app.tasks", "worker", "--concurrency", "4", "--loglevel", "INFO"),
-                  chart="python-service-2.3.0", part_of="shop", replicas=(1, 4), typical_cores=1.0, util=0.5,
+                  command=("celery",), args=("-A", "app.tasks", "worker", "--concurrency", "4", "--loglevel",
+                                             "INFO"),
+                  chart="python-service-2.3.0", part_of="shop", replicas=(1, 2), typical_cores=1.0, util=0.5,
                   profile="bursty", mem_gb=0.6, fs_read=5e4, fs_write=1e5, net_rx=2e5, net_tx=2e5, weight=4,
                   cpu_choices=(0.5, 1.0, 2.0), mem_choices_mib=(512, 1024, 1536),
                   sidecars=("log-shipper",), sidecar_prob=0.3, inits=("wait-for-db",), init_prob=0.2),
@@ -349,7 +356,7 @@ ARCHETYPES: dict[str, Archetype] = {
                                                  "quote", "frontend-bff", "wishlist", "notifications"),
                   "registry.acme.io/shop/demo:{v}-{name}", ("2.1.2", "2.1.3", "2.2.0"), "server", "api",
                   command=("node",), args=("server.js",), chart="opentelemetry-demo-0.26.1", part_of="shop",
-                  port=8080, replicas=(1, 4), typical_cores=0.5, util=0.3, profile="diurnal", mem_gb=0.25,
+                  port=8080, replicas=(1, 3), typical_cores=0.5, util=0.3, profile="diurnal", mem_gb=0.25,
                   fs_read=5e3, fs_write=1e4, net_rx=4e5, net_tx=8e5, weight=7, cpu_choices=(0.1, 0.25, 0.5),
                   mem_choices_mib=(128, 256, 512), sidecars=("istio-proxy", "log-shipper"), sidecar_prob=0.4,
                   inits=("wait-for-db",), init_prob=0.15),
@@ -358,28 +365,32 @@ ARCHETYPES: dict[str, Archetype] = {
                   "123456789012.dkr.ecr.us-east-1.amazonaws.com/acme/{name}:{v}", ("1.7.2", "1.8.0", "1.8.1"),
                   "app", "api", command=("java",),
                   args=("-XX:MaxRAMPercentage=75.0", "-jar", "/app/app.jar", "--spring.profiles.active=prod"),
-                  chart="spring-boot-1.4.0", part_of="shop", port=8080, replicas=(2, 4), typical_cores=2.0,
+                  chart="spring-boot-1.4.0", part_of="shop", port=8080, replicas=(1, 3), typical_cores=2.0,
                   util=0.22, profile="diurnal", mem_gb=1.6, warmup=True, fs_read=1e4, fs_write=3e4,
-                  net_rx=6e5, net_tx=9e5, weight=6, cpu_choices=(0.5, 1.0, 2.0), mem_choices_mib=(1536, 2048, 3072),
+                  net_rx=6e5, net_tx=9e5, weight=6, cpu_choices=(0.5, 1.0, 2.0), mem_choices_mib=(1536, 2048,
+                                                                                                  3072),
                   sidecars=("istio-proxy", "log-shipper"), sidecar_prob=0.4,
                   inits=("flyway-migrate", "wait-for-db"), init_prob=0.35),
         Archetype("redis-cache", "Deployment", "shop", ("session-cache", "rate-limit-redis", "cart-redis"),
-                  "docker.io/library/redis:{v}", ("7.2.3", "7.2.4"), "redis", "cache", command=("redis-server",),
+                  "docker.io/library/redis:{v}", ("7.2.3", "7.2.4"), "redis", "cache",
+                  command=("redis-server",),
                   args=("--maxmemory", "1gb", "--maxmemory-policy", "allkeys-lru", "--save", ""),
-                  chart="redis-18.6.1", part_of="shop", port=6379, replicas=(1, 1), typical_cores=0.5, util=0.12,
+                  chart="redis-18.6.1", part_of="shop", port=6379, replicas=(1, 1), typical_cores=0.5,
+                  util=0.12,
                   profile="flat", mem_gb=1.0, warmup=True, fs_write=2e3, net_rx=8e5, net_tx=1.2e6, weight=3,
                   cpu_choices=(0.1, 0.25, 0.5), mem_choices_mib=(1024, 1536, 2048),
                   sidecars=("redis-exporter",), sidecar_prob=0.4),
         Archetype("memcached", "Deployment", "shop", ("memcached", "page-cache", "fragment-cache"),
                   "docker.io/library/memcached:{v}", ("1.6.22", "1.6.23"), "memcached", "cache",
                   args=("-m", "1024", "-c", "4096", "-t", "4"), chart="memcached-6.14.0", part_of="shop",
-                  port=11211, replicas=(1, 3), typical_cores=0.5, util=0.08, profile="diurnal", mem_gb=0.9,
+                  port=11211, replicas=(1, 2), typical_cores=0.5, util=0.08, profile="diurnal", mem_gb=0.9,
                   warmup=True, fs_write=0.0, fs_read=0.0, net_rx=1e6, net_tx=2e6, weight=2,
                   cpu_choices=(0.1, 0.25, 0.5), mem_choices_mib=(1024, 1280, 1536)),
         Archetype("redis", "StatefulSet", "data", ("redis", "queue-redis"),
-                  "docker.io/bitnami/redis:{v}", ("7.2.4-debian-12-r0", "7.2.4-debian-12-r9"), "redis", "master",
+                  "docker.io/bitnami/redis:{v}", ("7.2.4-debian-12-r0", "7.2.4-debian-12-r9"), "redis",
+                  "master",
                   command=("/opt/bitnami/scripts/start-scripts/start-master.sh",), chart="redis-18.6.1",
-                  part_of="data-platform", port=6379, replicas=(1, 3), typical_cores=0.5, util=0.15,
+                  part_of="data-platform", port=6379, replicas=(1, 2), typical_cores=0.5, util=0.15,
                   profile="flat", mem_gb=1.5, warmup=True, fs_write=3e5, net_rx=1e6, net_tx=1e6, weight=1,
                   cpu_choices=(0.25, 0.5, 1.0), mem_choices_mib=(1024, 2048, 3072),
                   styles=("burstable", "guaranteed", "requests_only", "none"),
@@ -391,7 +402,8 @@ ARCHETYPES: dict[str, Archetype] = {
                   profile="diurnal", mem_gb=4.0, warmup=True, fs_read=2e6, fs_write=1e6, net_rx=5e5,
                   net_tx=1.5e6, weight=3, cpu_choices=(1.0, 2.0, 4.0), mem_choices_mib=(4096, 8192, 12288),
                   styles=("burstable", "guaranteed", "requests_only", "limits_only", "none"),
-                  sidecars=("postgres-exporter",), sidecar_prob=0.6, inits=("init-permissions",), init_prob=0.4),
+                  sidecars=("postgres-exporter",), sidecar_prob=0.6, inits=("init-permissions",),
+                  init_prob=0.4),
         Archetype("mysql", "StatefulSet", "data", ("mysql", "legacy-db", "wordpress-db"),
                   "docker.io/library/mysql:{v}", ("8.0.35", "8.0.36"), "mysql", "primary",
                   args=("--innodb-buffer-pool-size=1G", "--max-connections=300"), chart="mysql-9.16.1",
@@ -399,20 +411,24 @@ ARCHETYPES: dict[str, Archetype] = {
                   profile="diurnal", mem_gb=3.0, warmup=True, fs_read=1.5e6, fs_write=8e5, net_rx=4e5,
                   net_tx=1e6, weight=2, cpu_choices=(1.0, 2.0), mem_choices_mib=(3072, 4096, 6144),
                   styles=("burstable", "guaranteed", "requests_only", "none"),
-                  sidecars=("mysqld-exporter",), sidecar_prob=0.5, inits=("init-permissions",), init_prob=0.3),
+                  sidecars=("mysqld-exporter",), sidecar_prob=0.5, inits=("init-permissions",),
+                  init_prob=0.3),
         Archetype("kafka", "StatefulSet", "data", ("kafka", "events-kafka"),
                   "docker.io/bitnami/kafka:{v}", ("3.6.0", "3.6.1"), "kafka", "broker",
-                  command=("/opt/bitnami/scripts/kafka/entrypoint.sh",), args=("/opt/bitnami/scripts/kafka/run.sh",),
-                  chart="kafka-26.8.3", part_of="data-platform", port=9092, replicas=(3, 3), typical_cores=2.0,
+                  command=("/opt/bitnami/scripts/kafka/entrypoint.sh",),
+                  args=("/opt/bitnami/scripts/kafka/run.sh",),
+                  chart="kafka-26.8.3", part_of="data-platform", port=9092, replicas=(3, 3),
+                  typical_cores=2.0,
                   util=0.4, profile="flat", mem_gb=5.0, warmup=True, fs_read=1e6, fs_write=8e6, net_rx=1e7,
                   net_tx=1e7, weight=1, cpu_choices=(1.0, 2.0, 3.0), mem_choices_mib=(4096, 6144, 8192),
                   styles=("burstable", "guaranteed", "none"), sidecars=("jmx-exporter",), sidecar_prob=0.5,
                   inits=("init-config",), init_prob=0.5),
         Archetype("rabbitmq", "StatefulSet", "data", ("rabbitmq", "jobs-rabbitmq"),
                   "docker.io/library/rabbitmq:{v}", ("3.12.10-management", "3.12.12-management"), "rabbitmq",
-                  "server", chart="rabbitmq-12.6.1", part_of="data-platform", port=5672, replicas=(1, 3),
+                  "server", chart="rabbitmq-12.6.1", part_of="data-platform", port=5672, replicas=(1, 2),
                   typical_cores=1.0, util=0.2, profile="flat", mem_gb=1.0, warmup=True, fs_write=2e5,
-                  net_rx=8e5, net_tx=8e5, weight=1, cpu_choices=(0.5, 1.0, 2.0), mem_choices_mib=(1024, 2048)),
+                  net_rx=8e5, net_tx=8e5, weight=1, cpu_choices=(0.5, 1.0, 2.0), mem_choices_mib=(1024,
+                                                                                                  2048)),
         Archetype("prometheus", "StatefulSet", "observability", ("prometheus", "prometheus-longterm"),
                   "quay.io/prometheus/prometheus:{v}", ("v2.48.1", "v2.49.1"), "prometheus", "server",
                   args=("--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.retention.time=15d",
@@ -420,7 +436,8 @@ ARCHETYPES: dict[str, Archetype] = {
                   chart="kube-prometheus-stack-56.6.2", part_of="monitoring", port=9090, replicas=(1, 2),
                   typical_cores=1.0, util=0.35, profile="flat", mem_gb=4.0, warmup=True, fs_read=5e5,
                   fs_write=2e6, net_rx=2e6, net_tx=3e5, weight=0.5, cpu_choices=(0.5, 1.0, 2.0),
-                  mem_choices_mib=(4096, 6144, 8192), sidecars=("prometheus-config-reloader",), sidecar_prob=0.8),
+                  mem_choices_mib=(4096, 6144, 8192), sidecars=("prometheus-config-reloader",),
+                  sidecar_prob=0.8),
         Archetype("grafana", "Deployment", "observability", ("grafana", "grafana-ops"),
                   "docker.io/grafana/grafana:{v}", ("10.2.3", "10.3.3"), "grafana", "dashboard",
                   chart="grafana-7.3.0", part_of="monitoring", port=3000, replicas=(1, 1), typical_cores=0.25,
@@ -428,9 +445,11 @@ ARCHETYPES: dict[str, Archetype] = {
                   weight=0.5, cpu_choices=(0.1, 0.25), mem_choices_mib=(128, 256, 512),
                   sidecars=("config-reloader",), sidecar_prob=0.5),
         Archetype("ml-train", "Job", "ml", ("train-resnet50", "train-bert-base", "finetune-llama-7b",
-                                            "train-recsys", "train-yolov8", "hpo-trial", "train-whisper-small"),
+                                            "train-recsys", "train-yolov8", "hpo-trial",
+                                            "train-whisper-small"),
                   "nvcr.io/nvidia/pytorch:{v}", ("23.12-py3", "24.01-py3"), "trainer", "training",
-                  command=("torchrun",), args=("--nproc_per_node=gpu", "train.py", "--model", "{name}", "--epochs", "30"),
+                  command=("torchrun",), args=("--nproc_per_node=gpu", "train.py", "--model", "{name}",
+                                               "--epochs", "30"),
                   part_of="ml-platform", replicas=(1, 2), typical_cores=6.0, util=0.85, profile="training",
                   mem_gb=30.0, gpu_options=(("p3.2xlarge", 1), ("p3.2xlarge", 1), ("p3.8xlarge", 4)),
                   gpu_util=0.9, fs_read=5e7, fs_write=2e6, net_rx=2e7, net_tx=1e6, weight=4,
@@ -441,34 +460,38 @@ ARCHETYPES: dict[str, Archetype] = {
                   "nvcr.io/nvidia/tritonserver:{v}", ("23.12-py3", "24.01-py3"), "triton", "inference",
                   command=("tritonserver",), args=("--model-repository=/models", "--http-port=8000"),
                   part_of="ml-platform", port=8000, replicas=(1, 2), typical_cores=2.0, util=0.3,
-                  profile="diurnal", mem_gb=6.0, warmup=True, gpu_options=(("g4dn.xlarge", 1),), gpu_util=0.35,
+                  profile="diurnal", mem_gb=6.0, warmup=True, gpu_options=(("g4dn.xlarge", 1),),
+                  gpu_util=0.35,
                   fs_read=1e5, fs_write=1e4, net_rx=3e6, net_tx=3e6, weight=1.5, cpu_choices=(1.0, 2.0, 3.0),
                   mem_choices_mib=(4096, 8192, 12288), styles=("burstable", "guaranteed", "requests_only"),
                   inits=("download-model",), init_prob=0.6),
         Archetype("ml-infer-cpu", "Deployment", "ml", ("torchserve-cpu", "onnx-scorer", "feature-server"),
                   "docker.io/pytorch/torchserve:{v}", ("0.9.0-cpu", "0.10.0-cpu"), "torchserve", "inference",
                   command=("torchserve",), args=("--start", "--model-store", "/models", "--foreground"),
-                  part_of="ml-platform", port=8080, replicas=(1, 3), typical_cores=2.0, util=0.45,
+                  part_of="ml-platform", port=8080, replicas=(1, 2), typical_cores=2.0, util=0.45,
                   profile="diurnal", mem_gb=2.5, warmup=True, fs_read=2e4, net_rx=1e6, net_tx=1e6, weight=2,
                   cpu_choices=(1.0, 2.0, 4.0), mem_choices_mib=(2048, 4096),
                   sidecars=("log-shipper",), sidecar_prob=0.3, inits=("download-model",), init_prob=0.4),
         Archetype("backup", "CronJob", "batch", ("backup", "db-backup", "orders-backup"),
                   "docker.io/library/postgres:{v}", ("16.2",), "pg-dump", "backup", command=("/bin/sh", "-c"),
-                  args=("pg_dump -h orders-db.data -U backup orders | gzip > /backup/orders-$(date +%s).sql.gz",),
+                  args=("pg_dump -h orders-db.data -U backup orders"
+                        " | gzip > /backup/orders-$(date +%s).sql.gz",),
                   part_of="ops", typical_cores=1.0, util=0.6, profile="batch", mem_gb=0.3, fs_read=2e7,
                   fs_write=5e6, net_rx=2e7, net_tx=1e5, weight=2, cpu_choices=(0.5, 1.0),
                   mem_choices_mib=(256, 512), sidecars=("cloud-sql-proxy",), sidecar_prob=0.4,
                   duration_s=(180, 720), schedules=("0 * * * *", "*/30 * * * *", "30 */2 * * *")),
         Archetype("report", "CronJob", "batch", ("report", "daily-report", "invoice-report", "usage-report"),
                   "ghcr.io/acme-shop/reports:{v}", ("1.2.0", "1.3.0"), "report", "report",
-                  command=("python", "-m", "reports.generate"), args=("--report", "{name}", "--format", "pdf"),
+                  command=("python", "-m", "reports.generate"), args=("--report", "{name}", "--format",
+                                                                      "pdf"),
                   part_of="ops", typical_cores=0.5, util=0.7, profile="batch", mem_gb=0.8, fs_read=1e5,
                   fs_write=5e5, net_rx=2e6, net_tx=5e5, weight=3, cpu_choices=(0.25, 0.5, 1.0),
                   mem_choices_mib=(512, 1024), duration_s=(60, 360),
                   schedules=("15 * * * *", "*/20 * * * *", "45 */3 * * *")),
         Archetype("etl", "Job", "batch", ("etl-orders", "reindex-search", "data-migration", "spark-etl"),
                   "docker.io/apache/spark:{v}", ("3.5.0", "3.5.1"), "spark", "etl",
-                  command=("/opt/spark/bin/spark-submit",), args=("--master", "local[*]", "/opt/jobs/{name}.py"),
+                  command=("/opt/spark/bin/spark-submit",), args=("--master", "local[*]",
+                                                                  "/opt/jobs/{name}.py"),
                   part_of="data-platform", replicas=(1, 2), typical_cores=4.0, util=0.75, profile="batch",
                   mem_gb=8.0, fs_read=3e7, fs_write=1e7, net_rx=5e6, net_tx=5e6, weight=2,
                   cpu_choices=(2.0, 4.0), mem_choices_mib=(8192, 12288), duration_s=(600, 3600)),
@@ -496,7 +519,8 @@ ARCHETYPES: dict[str, Archetype] = {
                   cpu_choices=(0.5, 1.0), mem_choices_mib=(256, 512), duration_s=(600, 1500)),
         Archetype("legacy-worker", "ReplicaSet", "shop", ("legacy-worker",),
                   "docker.io/acme/legacy-worker:{v}", ("0.9.12",), "worker", "worker",
-                  command=("python", "worker.py"), replicas=(2, 2), typical_cores=0.5, util=0.2, profile="bursty",
+                  command=("python", "worker.py"), replicas=(2, 2), typical_cores=0.5, util=0.2,
+                  profile="bursty",
                   mem_gb=0.3, weight=0, cpu_choices=(0.25, 0.5), mem_choices_mib=(256, 512)),
         Archetype("legacy-poller", "ReplicationController", "batch", ("legacy-poller",),
                   "docker.io/library/python:{v}", ("3.9-slim",), "poller", "poller",
@@ -512,7 +536,8 @@ _COVERAGE = (
     "prometheus", "etl", "grafana", "rabbitmq", "redis", "ml-infer-cpu", "loadgen", "legacy-worker",
     "legacy-poller",
 )
-_STYLES = ("none", "mem_limit_only", "limits_only", "requests_only", "cpu_request_only", "burstable", "guaranteed")
+_STYLES = ("none", "mem_limit_only", "limits_only", "requests_only", "cpu_request_only", "burstable",
+           "guaranteed")
 _STYLE_WEIGHTS = (0.27, 0.12, 0.11, 0.13, 0.05, 0.22, 0.10)
 _NAMESPACES = ("shop", "data", "ml", "batch", "observability")
 
@@ -673,7 +698,7 @@ class ExporterRestart:
 
 @dataclass(frozen=True)
 class ScrapeGap:
-    """Scrapes of ``job`` on ``node`` ('*' = every target of the job; job '*' = all jobs) missing in [from_s, to_s)."""
+    """Missing scrapes of ``job`` on ``node`` in [from_s, to_s); '*' matches every node / every job."""
 
     job: str
     node: str
@@ -836,9 +861,7 @@ def _analyse_pod_spec(spec: dict[str, Any], arch: Archetype) -> _SpecInfo:
         if any(k in r or k in lim for k in ("cpu", "memory")):
             has_any = True
         for k in ("cpu", "memory"):
-            if k not in lim:
-                guaranteed = False
-            elif k in r and parse_quantity(r[k]) != parse_quantity(lim[k]):
+            if k not in lim or (k in r and parse_quantity(r[k]) != parse_quantity(lim[k])):
                 guaranteed = False
     qos = "BestEffort" if not has_any else ("Guaranteed" if guaranteed else "Burstable")
 
@@ -967,7 +990,8 @@ def _build_pod_spec(
         }
         r = rng.random()
         if r < 0.35:  # heavier than the app: migrations, downloads
-            init["resources"] = {"requests": {"cpu": _fmt_cpu(max(2.0, cpu * 1.5), rng),
+            heavy = min(max(2.0, cpu * 1.5), max(cpu, 6.0))  # still fits the node it needs
+            init["resources"] = {"requests": {"cpu": _fmt_cpu(heavy, rng),
                                               "memory": _fmt_mem(2048, rng)}}
         elif r < 0.7:
             init["resources"] = {"requests": {"cpu": _fmt_cpu(0.1, rng), "memory": _fmt_mem(64, rng)}}
@@ -1004,7 +1028,7 @@ def _build_pod_spec(
     if overhead:
         spec["runtimeClassName"] = "kata-qemu"
         spec["overhead"] = {"cpu": "250m", "memory": "160Mi"}
-    if not gpus and arch.kind not in ("DaemonSet",) and rng.random() < 0.12:
+    if not gpus and arch.kind != "DaemonSet" and rng.random() < 0.12:
         if arch.kind == "StatefulSet":
             values = ["r5.2xlarge", "m5.4xlarge"]
         else:
@@ -1019,7 +1043,8 @@ def _build_pod_spec(
         for i, p in enumerate(host):
             vname = f"host-{i}"
             volumes.append({"name": vname, "hostPath": {"path": p}})
-            mounts.append({"name": vname, "mountPath": "/host" + (p if p != "/" else "/root"), "readOnly": True})
+            mounts.append({"name": vname, "mountPath": "/host" + (p if p != "/" else "/root"),
+                           "readOnly": True})
         app["volumeMounts"] = mounts
         spec["priorityClassName"] = "system-node-critical"
     if arch.kind == "StatefulSet":
@@ -1035,8 +1060,9 @@ def _build_pod_spec(
     if volumes:
         spec["volumes"] = volumes
     # stable key order, like kubectl would show
-    order = ("runtimeClassName", "overhead", "priorityClassName", "restartPolicy", "terminationGracePeriodSeconds",
-             "nodeSelector", "affinity", "tolerations", "initContainers", "containers", "volumes")
+    order = ("runtimeClassName", "overhead", "priorityClassName", "restartPolicy",
+             "terminationGracePeriodSeconds", "nodeSelector", "affinity", "tolerations", "initContainers",
+             "containers", "volumes")
     return {k: spec[k] for k in order if k in spec}
 
 
@@ -1095,12 +1121,13 @@ def _plan_workloads(rng: np.random.Generator, n_workloads: int, start_s: int, en
                                          "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
                             "template": template}}
         elif kind == "StatefulSet":
+            storage = str(rng.choice(["20Gi", "50Gi", "100Gi"]))
             man = {"apiVersion": "apps/v1", "kind": kind, "metadata": meta,
                    "spec": {"replicas": replicas, "serviceName": f"{name}-headless",
                             "selector": {"matchLabels": sel}, "template": template,
                             "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {
                                 "accessModes": ["ReadWriteOnce"],
-                                "resources": {"requests": {"storage": str(rng.choice(["20Gi", "50Gi", "100Gi"]))}}}}]}}
+                                "resources": {"requests": {"storage": storage}}}}]}}
         elif kind == "DaemonSet":
             man = {"apiVersion": "apps/v1", "kind": kind, "metadata": meta,
                    "spec": {"selector": {"matchLabels": sel},
@@ -1121,8 +1148,8 @@ def _plan_workloads(rng: np.random.Generator, n_workloads: int, start_s: int, en
         elif kind == "CronJob":
             schedule = str(rng.choice(arch.schedules))
             man = {"apiVersion": "batch/v1", "kind": kind, "metadata": meta,
-                   "spec": {"schedule": schedule, "concurrencyPolicy": "Forbid", "successfulJobsHistoryLimit": 3,
-                            "failedJobsHistoryLimit": 1,
+                   "spec": {"schedule": schedule, "concurrencyPolicy": "Forbid",
+                            "successfulJobsHistoryLimit": 3, "failedJobsHistoryLimit": 1,
                             "jobTemplate": {"spec": {"backoffLimit": 1, "template": template}}}}
             replicas = 1
         else:  # bare Pod
@@ -1136,7 +1163,8 @@ def _plan_workloads(rng: np.random.Generator, n_workloads: int, start_s: int, en
             if kind == "StatefulSet":
                 svc_spec = {"clusterIP": "None", **svc_spec}
             extra.append({"apiVersion": "v1", "kind": "Service",
-                          "metadata": {"name": svc_name, "namespace": ns, "labels": dict(sel)}, "spec": svc_spec})
+                          "metadata": {"name": svc_name, "namespace": ns, "labels": dict(sel)},
+                          "spec": svc_spec})
         info = _analyse_pod_spec(pod_spec, arch)
         plans.append(_Plan(arch, ns, name, kind, man, pod_spec, image, old_image, info, replicas, extra,
                            schedule, ttl, rollout, overhead))
@@ -1263,7 +1291,8 @@ def _drafts(
                 old_hash = _suffix(rng, 10)
                 t_roll = start_s + int(dur * rng.uniform(0.3, 0.7))
                 old_rs, new_rs = f"{p.name}-{old_hash}", f"{p.name}-{new_hash}"
-                rsets.append(SimOwner("ReplicaSet", p.namespace, old_rs, "Deployment", p.name, start_s, end_s))
+                rsets.append(SimOwner("ReplicaSet", p.namespace, old_rs, "Deployment", p.name, start_s,
+                                      end_s))
                 rsets.append(SimOwner("ReplicaSet", p.namespace, new_rs, "Deployment", p.name, t_roll, end_s))
                 last = t_roll
                 for i in range(p.replicas):
@@ -1271,9 +1300,11 @@ def _drafts(
                     s1 = t_roll + 40 * i + int(rng.integers(0, 8))
                     e0 = s1 + int(rng.integers(15, 35))
                     last = max(last, e0)
-                    draft(p, names.pod(old_rs, rng), "ReplicaSet", old_rs, s0, e0, image=p.old_image, long=True)
+                    draft(p, names.pod(old_rs, rng), "ReplicaSet", old_rs, s0, e0, image=p.old_image,
+                          long=True)
                     draft(p, names.pod(new_rs, rng), "ReplicaSet", new_rs, s1, end_s)
-                rollouts.append(SimRollout(p.namespace, p.name, old_rs, new_rs, t_roll, last, p.old_image, p.image))
+                rollouts.append(SimRollout(p.namespace, p.name, old_rs, new_rs, t_roll, last, p.old_image,
+                                           p.image))
             else:
                 rs = f"{p.name}-{new_hash}"
                 rsets.append(SimOwner("ReplicaSet", p.namespace, rs, "Deployment", p.name, start_s, end_s))
@@ -1327,7 +1358,8 @@ def _drafts(
                 draft(p, names.take(p.name), "", "", s, e, completed=done, deleted=end_s if done else e)
             else:
                 s = start_s + int(dur * rng.uniform(0.0, 0.3))
-                e = end_s if rng.random() < 0.6 else min(end_s, s + max(600, int(dur * rng.uniform(0.2, 0.5))))
+                e = end_s if rng.random() < 0.6 else min(end_s, s + max(600, int(dur * rng.uniform(0.2,
+                                                                                                   0.5))))
                 draft(p, names.take(p.name), "", "", s, e)
         # DaemonSets are laid out after the nodes exist
     return drafts, rsets, jobs, rollouts
@@ -1373,7 +1405,8 @@ def _place(rng: np.random.Generator, drafts: list[_Draft], start_s: int, end_s: 
                 cands = [t for t in _GENERAL_TYPES if t in allowed]
                 wts = np.array([_GENERAL_WEIGHTS[_GENERAL_TYPES.index(t)] for t in cands])
                 itype = str(rng.choice(cands, p=wts / wts.sum()))
-                if INSTANCE_TYPES[itype].vcpus * 0.9 - 0.3 < cpu or INSTANCE_TYPES[itype].mem_gib * _GI * 0.8 < mem:
+                it = INSTANCE_TYPES[itype]
+                if it.vcpus * 0.9 - 0.3 < cpu or it.mem_gib * _GI * 0.8 < mem:
                     itype = max(cands, key=lambda t: (INSTANCE_TYPES[t].vcpus, INSTANCE_TYPES[t].mem_gib))
                 fit = new_node(itype, start_s, end_s)
             fit.free_cpu -= cpu
@@ -1384,6 +1417,8 @@ def _place(rng: np.random.Generator, drafts: list[_Draft], start_s: int, end_s: 
                 cands = [t for t in _GENERAL_TYPES if t in allowed]
                 general = [new_node(cands[0], start_s, end_s)]
             d.node = general[int(rng.integers(len(general)))].name
+    if not any(n.start_s <= start_s and n.end_s >= end_s for n in nodes):
+        new_node("m5.2xlarge", start_s, end_s)  # a cluster always has a node (for its DaemonSets)
     return nodes
 
 
@@ -1518,7 +1553,7 @@ def simulate_cluster(
     if n_workloads < 1 or hours <= 0 or step_s <= 0:
         raise ValueError("n_workloads >= 1, hours > 0 and step_s > 0 are required")
     rng = np.random.default_rng(seed)
-    end_s = start_s + int(round(hours * 3600))
+    end_s = start_s + round(hours * 3600)
     plans = _plan_workloads(rng, n_workloads, start_s, end_s)
     drafts, rsets, jobs, rollouts = _drafts(rng, plans, start_s, end_s)
     nodes = _place(rng, drafts, start_s, end_s)
@@ -1562,12 +1597,13 @@ def simulate_cluster(
             else:
                 segs = ((_hex(rng), d.start_s, d.end_s),)
             image = d.image if c.role == "app" else c.image
-            containers.append(SimContainer(
-                c.name, image, c.role, c.is_init, float(run_w[i] / run_w.sum()), float(mem_w[i] / mem_w.sum()),
-                c.gpus, c.cpu_request, c.mem_request, segs))
+            w_cpu, w_mem = float(run_w[i] / run_w.sum()), float(mem_w[i] / mem_w.sum())
+            containers.append(SimContainer(c.name, image, c.role, c.is_init, w_cpu, w_mem, c.gpus,
+                                           c.cpu_request, c.mem_request, segs))
         gidle, gmax = GPU_MODELS.get(it.gpu_model, (0.0, 0.0))
         a = d.plan.arch
-        io = tuple(float(x * np.exp(rng.normal(0.0, 0.2))) for x in (a.fs_read, a.fs_write, a.net_rx, a.net_tx))
+        base_io = (a.fs_read, a.fs_write, a.net_rx, a.net_tx)
+        io = tuple(float(x * np.exp(rng.normal(0.0, 0.2))) for x in base_io)
         pod = SimPod(
             namespace=d.plan.namespace, workload_kind=d.workload_kind, workload_name=d.workload_name,
             pod=d.pod, pod_uid=_uid(rng), node=node.name, instance_type=it.name, nodepool=it.nodepool,
@@ -1598,11 +1634,13 @@ def simulate_cluster(
         for ns in _NAMESPACES if any(p.namespace == ns for p in plans)
     ]
     if any(p.overhead for p in plans):
-        manifests.append({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": "kata-qemu"},
-                          "handler": "kata-qemu", "overhead": {"podFixed": {"cpu": "250m", "memory": "160Mi"}}})
+        kata = {"podFixed": {"cpu": "250m", "memory": "160Mi"}}
+        manifests.append({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
+                          "metadata": {"name": "kata-qemu"}, "handler": "kata-qemu", "overhead": kata})
     for p in plans:
         manifests.extend(p.extra)
         manifests.append(p.manifest)
+    manifests = copy.deepcopy(manifests)  # no shared sub-objects: consumers may mutate freely
 
     return SimCluster(
         seed=seed, start_s=start_s, end_s=end_s, step_s=step_s, manifests=manifests, pods=pods,
@@ -1647,7 +1685,7 @@ def _choose_exporter_restart(
 
 
 def _choose_gaps(rng: np.random.Generator, nodes: list[SimNode], start_s: int, end_s: int) -> list[ScrapeGap]:
-    """A few missed scrapes: one Kepler target, one kubelet target, kube-state-metrics, and everything once."""
+    """A few missed scrapes: one Kepler target, one kubelet target, kube-state-metrics, and all jobs once."""
     dur = end_s - start_s
     if dur < 1800 or not nodes:
         return []
@@ -1702,11 +1740,19 @@ def ground_truth_frame(cluster: SimCluster) -> pd.DataFrame:
     return df
 
 
+class _NoAliasDumper(yaml.SafeDumper):
+    """Plain YAML as people write it: no ``&id001`` anchors for repeated label maps."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def write_manifests(cluster: SimCluster, path: Path) -> Path:
     """All objects as one multi-document YAML, as a user would ``kubectl apply -f`` them."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = yaml.safe_dump_all(cluster.manifests, sort_keys=False, default_flow_style=False, width=1000)
+    text = yaml.dump_all(cluster.manifests, Dumper=_NoAliasDumper, sort_keys=False, default_flow_style=False,
+                         width=1000, allow_unicode=True)
     path.write_text(text, encoding="utf-8")
     return path
 
@@ -1729,7 +1775,8 @@ _FAMILIES: tuple[tuple[str, str, str, str], ...] = (
     ("kube_replicaset_owner", "gauge", "Information about the ReplicaSet's owner.", "ksm"),
     ("kube_job_owner", "gauge", "Information about the Job's owner.", "ksm"),
     ("kube_pod_container_resource_requests", "gauge", "Requested resources by a container.", "ksm"),
-    ("kube_pod_init_container_resource_requests", "gauge", "Requested resources by an init container.", "ksm"),
+    ("kube_pod_init_container_resource_requests", "gauge", "Requested resources by an init container.",
+     "ksm"),
     ("karpenter_pods_state", "gauge", "Pod state as seen by Karpenter.", "karpenter"),
     ("container_cpu_usage_seconds", "counter", "Cumulative cpu time consumed in seconds.", "cadvisor"),
     ("container_memory_working_set_bytes", "gauge", "Current working set in bytes.", "cadvisor"),
@@ -1753,9 +1800,10 @@ class _Out:
     """Per-family spool files, concatenated at the end so each family is contiguous (OpenMetrics rule)."""
 
     def __init__(self, tmpdir: Path, families: Sequence[str]) -> None:
-        self.files: dict[str, TextIO] = {
-            f: open(tmpdir / f"{i:02d}.part", "w", encoding="utf-8", buffering=1 << 20)  # noqa: SIM115
-            for i, f in enumerate(families)
+        self.paths = {f: tmpdir / f"{i:02d}.part" for i, f in enumerate(families)}
+        self.files: dict[str, BinaryIO] = {
+            f: open(p, "wb", buffering=1 << 20)  # noqa: SIM115 - closed in close()
+            for f, p in self.paths.items()
         }
         self.counts: dict[str, int] = dict.fromkeys(families, 0)
 
@@ -1773,7 +1821,7 @@ class _Out:
             inter[0::2] = values
             inter[1::2] = times
             text = (head + fmt + " %d\n") * n % tuple(inter.tolist())
-        self.files[family].write(text)
+        self.files[family].write(text.encode("utf-8"))
         self.counts[family] += n
 
     def close(self) -> None:
@@ -1845,6 +1893,9 @@ def write_openmetrics(
     unknown = set(kepler_schemas) - {"0.7", "0.10"}
     if unknown:
         raise ValueError(f"unknown Kepler schema(s) {sorted(unknown)}; use '0.7' and/or '0.10'")
+    unknown = set(groups) - set(HISTORY_GROUPS)
+    if unknown:
+        raise ValueError(f"unknown group(s) {sorted(unknown)}; choose from {HISTORY_GROUPS}")
     wanted = []
     for name, _t, _h, grp in _FAMILIES:
         if grp in ("0.7", "0.10"):
@@ -1877,15 +1928,15 @@ def write_openmetrics(
         finally:
             out.close()
         tmp_final = Path(td) / "final.om"
-        with open(tmp_final, "w", encoding="utf-8", buffering=1 << 20) as fh:
-            for name, typ, help_, _g in (f for f in _FAMILIES if f[0] in wanted):
-                if out.counts[name] == 0:
+        with open(tmp_final, "wb", buffering=1 << 20) as fh:
+            for name, typ, help_, _g in _FAMILIES:
+                if name not in out.counts or out.counts[name] == 0:
                     continue
-                fh.write(f"# HELP {name} {help_}\n# TYPE {name} {typ}\n")
-                fh.flush()
-                with open(Path(td) / f"{wanted.index(name):02d}.part", encoding="utf-8") as part:
-                    shutil.copyfileobj(part, fh, 1 << 20)
-            fh.write("# EOF\n")
+                fh.write(f"# HELP {name} {help_}\n# TYPE {name} {typ}\n".encode())
+                with open(out.paths[name], "rb") as part:
+                    shutil.copyfileobj(part, fh, 1 << 22)
+                out.paths[name].unlink()
+            fh.write(b"# EOF\n")
         os.replace(tmp_final, path)
     return path
 
@@ -2001,7 +2052,8 @@ def _ksm_pod(out: _Out, ctx: _Ctx, pod: SimPod) -> None:
                      ("owner_name", on), ("pod", pod.pod), ("uid", pod.pod_uid), *base]), t, None)
     reqs: list[tuple[str, str, str, str, float]] = []
     for c in pod.containers:
-        fam = "kube_pod_init_container_resource_requests" if c.is_init else "kube_pod_container_resource_requests"
+        fam = ("kube_pod_init_container_resource_requests" if c.is_init
+               else "kube_pod_container_resource_requests")
         if c.cpu_request is not None:
             reqs.append((fam, c.name, "cpu", "core", c.cpu_request))
         if c.mem_request is not None:
@@ -2016,7 +2068,8 @@ def _ksm_pod(out: _Out, ctx: _Ctx, pod: SimPod) -> None:
             reqs.append((fam, name, "memory", "byte", mem))
     tgt = _ksm_target(ctx, False)
     for fam, cname, res, unit, val in reqs:
-        labels = _lab([("container", cname), ("namespace", pod.namespace), ("node", pod.node), ("pod", pod.pod),
+        labels = _lab([("container", cname), ("namespace", pod.namespace), ("node", pod.node), ("pod",
+                                                                                                pod.pod),
                        ("resource", res), ("uid", pod.pod_uid), ("unit", unit), *tgt])
         out.series(fam, fam, labels, t, np.full(t.shape, val), "%.17g")
 
@@ -2026,7 +2079,8 @@ def _ksm_owners(out: _Out, ctx: _Ctx) -> None:
     for rs in ctx.cluster.replicasets:
         t = ctx.times("kube-state-metrics", "ksm", "*", rs.created_s, rs.deleted_s)
         out.series("kube_replicaset_owner", "kube_replicaset_owner",
-                   _lab([("namespace", rs.namespace), ("owner_is_controller", "true" if rs.owner_kind else "<none>"),
+                   _lab([("namespace", rs.namespace), ("owner_is_controller",
+                                                       "true" if rs.owner_kind else "<none>"),
                          ("owner_kind", rs.owner_kind or "<none>"), ("owner_name", rs.owner_name or "<none>"),
                          ("replicaset", rs.name), *tgt]), t, None)
     for j in ctx.cluster.jobs:
@@ -2045,7 +2099,8 @@ def _karpenter(out: _Out, ctx: _Ctx, pod: SimPod) -> None:
     common = [("instance_type", pod.instance_type), ("name", pod.pod), ("namespace", pod.namespace),
               ("node", pod.node), ("nodepool", pod.nodepool)]
     t = ctx.times("karpenter", "karpenter", "*", pod.start_s, pod.end_s)
-    out.series("karpenter_pods_state", "karpenter_pods_state", _lab([*common, ("phase", "Running"), *tgt]), t, None)
+    out.series("karpenter_pods_state", "karpenter_pods_state", _lab([*common, ("phase", "Running"), *tgt]),
+               t, None)
     if pod.completed and pod.deleted_s > pod.end_s:
         ts = ctx.grid("karpenter", "karpenter", "*", pod.end_s, pod.deleted_s + 1e-9)
         out.series("karpenter_pods_state", "karpenter_pods_state",
@@ -2076,7 +2131,8 @@ def _cadvisor(out: _Out, ctx: _Ctx, pod: SimPod, cv: _Curves) -> None:
         if pause:
             cpu = cpu + PAUSE_CORES * (t - a)
             mem = mem + PAUSE_MEM_BYTES
-        out.series("container_cpu_usage_seconds", "container_cpu_usage_seconds_total", _lab([*ident, *tgt]), t,
+        out.series("container_cpu_usage_seconds", "container_cpu_usage_seconds_total", _lab([*ident, *tgt]),
+                   t,
                    np.maximum(cpu, 0.0), "%.4f")
         out.series("container_memory_working_set_bytes", "container_memory_working_set_bytes",
                    _lab([*ident, *tgt]), t, mem, "%.0f")
@@ -2088,7 +2144,8 @@ def _cadvisor(out: _Out, ctx: _Ctx, pod: SimPod, cv: _Curves) -> None:
     for c in pod.containers:
         w_io = 1.0 if c.role == "app" else 0.0
         for cid, a, b in c.segments:
-            emit(c.name, c.image, cid, f"{pod_cg}/cri-containerd-{cid}.scope", a, b, c.cpu_weight, c.mem_weight,
+            emit(c.name, c.image, cid, f"{pod_cg}/cri-containerd-{cid}.scope", a, b, c.cpu_weight,
+                 c.mem_weight,
                  w_io, False)
     emit("", "", "", pod_cg, pod.start_s, pod.end_s, 1.0, 1.0, 1.0, True)
     sid = pod.sandbox_id
@@ -2098,11 +2155,13 @@ def _cadvisor(out: _Out, ctx: _Ctx, pod: SimPod, cv: _Curves) -> None:
              ("namespace", pod.namespace), ("pod", pod.pod)]
     out.series("container_cpu_usage_seconds", "container_cpu_usage_seconds_total", _lab([*ident, *tgt]), t,
                PAUSE_CORES * (t - pod.start_s), "%.4f")
-    out.series("container_memory_working_set_bytes", "container_memory_working_set_bytes", _lab([*ident, *tgt]), t,
+    out.series("container_memory_working_set_bytes", "container_memory_working_set_bytes", _lab([*ident,
+                                                                                                 *tgt]), t,
                np.full(t.shape, PAUSE_MEM_BYTES), "%.0f")
     for fam, key in (("container_network_receive_bytes", "rx"), ("container_network_transmit_bytes", "tx")):
         v = cv.at(key, t) - cv.at(key, pod.start_s)
-        out.series(fam, fam + "_total", _lab([*ident, ("interface", "eth0"), *tgt]), t, np.maximum(v, 0.0), "%.0f")
+        out.series(fam, fam + "_total", _lab([*ident, ("interface", "eth0"), *tgt]), t, np.maximum(v, 0.0),
+                   "%.0f")
 
 
 # --------------------------------------------------------------------------------------------
@@ -2110,8 +2169,17 @@ def _cadvisor(out: _Out, ctx: _Ctx, pod: SimPod, cv: _Curves) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def write_cluster(cluster: SimCluster, out_dir: Path, history: bool = True, scrape_s: int = 30) -> dict[str, Path]:
-    """Write manifests.yaml, ground_truth.parquet and (when ``history``) history.om into ``out_dir``."""
+def write_cluster(
+    cluster: SimCluster,
+    out_dir: Path,
+    history: bool = True,
+    scrape_s: int = 30,
+    kepler_schemas: Sequence[str] = ("0.7", "0.10"),
+) -> dict[str, Path]:
+    """Write manifests.yaml, ground_truth.parquet and (when ``history``) history.om into ``out_dir``.
+
+    Returns ``{"manifests": …, "ground_truth": …, "history": …}`` (no "history" key without it).
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"manifests": write_manifests(cluster, out_dir / "manifests.yaml")}
@@ -2119,5 +2187,6 @@ def write_cluster(cluster: SimCluster, out_dir: Path, history: bool = True, scra
     ground_truth_frame(cluster).to_parquet(gt, index=False)
     paths["ground_truth"] = gt
     if history:
-        paths["history"] = write_openmetrics(cluster, out_dir / "history.om", scrape_s=scrape_s)
+        paths["history"] = write_openmetrics(cluster, out_dir / "history.om", scrape_s=scrape_s,
+                                             kepler_schemas=kepler_schemas)
     return paths

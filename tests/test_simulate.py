@@ -1,0 +1,418 @@
+"""Tests for the demo-cluster simulator (app/simulate.py).
+
+The OpenMetrics checks parse the written text with their own small parser and integrate the
+counters the way Prometheus' increase() does (reset-aware, no extrapolation), independently of
+the simulator's code, so they check the contract a label builder relies on.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from app.simulate import (
+    GROUND_TRUTH_COLUMNS,
+    SimCluster,
+    ground_truth_frame,
+    simulate_cluster,
+    write_cluster,
+    write_manifests,
+    write_openmetrics,
+)
+
+SMALL = {"seed": 11, "n_workloads": 28, "hours": 2.0}
+SCRAPE_S = 60
+WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "Pod", "ReplicaSet",
+                  "ReplicationController"}
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+_LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)\{(.*)\} (\S+) (\d+(?:\.\d+)?)$")
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+# ------------------------------------------------------------------------------------------
+# fixtures and an independent OpenMetrics reader
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cluster() -> SimCluster:
+    return simulate_cluster(**SMALL)
+
+
+@pytest.fixture(scope="module")
+def truth(cluster: SimCluster) -> pd.DataFrame:
+    return ground_truth_frame(cluster)
+
+
+@pytest.fixture(scope="module")
+def om_path(cluster: SimCluster, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_openmetrics(cluster, tmp_path_factory.mktemp("om") / "history.om", scrape_s=SCRAPE_S)
+
+
+Series = dict[tuple[str, str], tuple[list[float], list[float]]]
+
+
+@pytest.fixture(scope="module")
+def series(om_path: Path) -> Series:
+    """(sample name, raw label text) -> (times, values), in file order."""
+    out: Series = {}
+    types: dict[str, str] = {}
+    families_seen: list[str] = []
+    current = None
+    lines = om_path.read_text(encoding="utf-8").splitlines()
+    assert lines[-1] == "# EOF"
+    for line in lines[:-1]:
+        if line.startswith("# TYPE "):
+            _, _, fam, typ = line.split(" ")
+            assert fam not in types, f"family {fam} declared twice"
+            types[fam] = typ
+            families_seen.append(fam)
+            current = fam
+            continue
+        if line.startswith("#"):
+            continue
+        m = _LINE.match(line)
+        assert m, line
+        name, labels, value, ts = m.groups()
+        assert current is not None and name in (current, current + "_total"), f"{name} outside its family"
+        t, v = out.setdefault((name, labels), ([], []))
+        t.append(float(ts))
+        v.append(float(value))
+    return out
+
+
+def labels_of(raw: str) -> dict[str, str]:
+    return dict(_LABEL.findall(raw))
+
+
+def increase(values: list[float]) -> float:
+    """Prometheus-style reset-aware increase over all samples (no extrapolation)."""
+    total = 0.0
+    for prev, cur in itertools.pairwise(values):
+        total += cur - prev if cur >= prev else cur
+    return total
+
+
+def per_pod(series: Series, name: str, key: str, **match: str) -> dict[str, float]:
+    """Sum of reset-aware increases per value of label `key`, over series matching `match`."""
+    acc: dict[str, float] = defaultdict(float)
+    for (n, raw), (_t, v) in series.items():
+        if n != name:
+            continue
+        lab = labels_of(raw)
+        if all(lab.get(k) == val for k, val in match.items()):
+            acc[lab[key]] += increase(v)
+    return acc
+
+
+def close(a: float, b: float, rel: float = 1e-3) -> bool:
+    return math.isclose(a, b, rel_tol=rel, abs_tol=0.05)
+
+
+# ------------------------------------------------------------------------------------------
+# determinism and speed
+# ------------------------------------------------------------------------------------------
+
+
+def test_default_simulation_is_fast() -> None:
+    t0 = time.perf_counter()
+    c = simulate_cluster()
+    elapsed = time.perf_counter() - t0
+    assert elapsed < 2.0, f"simulate_cluster() took {elapsed:.2f}s"
+    assert len(c.pods) > 200
+
+
+def test_same_seed_same_bytes(tmp_path: Path) -> None:
+    a = write_cluster(simulate_cluster(**SMALL, step_s=120), tmp_path / "a", scrape_s=300)
+    b = write_cluster(simulate_cluster(**SMALL, step_s=120), tmp_path / "b", scrape_s=300)
+    assert set(a) == {"manifests", "ground_truth", "history"}
+    for key in a:
+        assert a[key].read_bytes() == b[key].read_bytes(), key
+    other = write_manifests(simulate_cluster(seed=12, n_workloads=28, hours=2.0), tmp_path / "c.yaml")
+    assert other.read_bytes() != a["manifests"].read_bytes()
+
+
+def test_write_cluster_without_history(tmp_path: Path, cluster: SimCluster, truth: pd.DataFrame) -> None:
+    paths = write_cluster(cluster, tmp_path, history=False)
+    assert set(paths) == {"manifests", "ground_truth"}
+    back = pd.read_parquet(paths["ground_truth"])
+    pd.testing.assert_frame_equal(back, truth)
+
+
+# ------------------------------------------------------------------------------------------
+# manifests
+# ------------------------------------------------------------------------------------------
+
+
+def _pod_spec(doc: dict) -> dict:
+    kind, spec = doc["kind"], doc["spec"]
+    if kind == "Pod":
+        return spec
+    if kind == "CronJob":
+        return spec["jobTemplate"]["spec"]["template"]["spec"]
+    return spec["template"]["spec"]
+
+
+def test_manifests_parse_and_have_containers(tmp_path: Path) -> None:
+    c = simulate_cluster()
+    path = write_manifests(c, tmp_path / "manifests.yaml")
+    text = path.read_text()
+    assert "&id" not in text and "*id" not in text, "no YAML anchors/aliases"
+    docs = [d for d in yaml.safe_load_all(text) if d]
+    kinds = {d["kind"] for d in docs}
+    assert kinds >= WORKLOAD_KINDS
+    assert {"Service", "ConfigMap", "Namespace"} <= kinds, "non-workload objects consumers must skip"
+    workloads = [d for d in docs if d["kind"] in WORKLOAD_KINDS]
+    assert len(workloads) == 120
+    for d in workloads:
+        assert d["apiVersion"] in ("apps/v1", "batch/v1", "v1")
+        spec = _pod_spec(d)
+        assert spec["containers"], d["metadata"]["name"]
+        for ct in spec["containers"] + spec.get("initContainers", []):
+            assert ct["name"] and ct["image"]
+    namespaces = {d["metadata"].get("namespace") for d in workloads}
+    assert {"shop", "data", "ml", "batch", "observability", "kube-system"} <= namespaces
+    # field realism: some pods without CPU requests, GPUs, native sidecars, overhead, affinity, digests
+    specs = [_pod_spec(d) for d in workloads]
+    no_cpu = [s for s in specs if "cpu" not in (s["containers"][0].get("resources") or {}).get("requests",
+                                                                                               {})]
+    assert len(no_cpu) > 20
+    assert any("nvidia.com/gpu" in (s["containers"][0].get("resources") or {}).get("limits",
+                                                                                   {}) for s in specs)
+    assert any(ic.get("restartPolicy") == "Always" for s in specs for ic in s.get("initContainers", []))
+    assert any(ic.get("restartPolicy") is None for s in specs for ic in s.get("initContainers", []))
+    assert any("overhead" in s for s in specs)
+    assert any("affinity" in s for s in specs)
+    assert "@sha256:" in text
+    assert "helm.sh/chart" in text and "app.kubernetes.io/component" in text
+
+
+def test_manifests_validate_against_kubernetes_schema(tmp_path: Path) -> None:
+    kv = pytest.importorskip("kubernetes_validate",
+                             reason="pip install kubernetes-validate (requirements-dev)")
+    c = simulate_cluster(seed=3, n_workloads=40, hours=2.0)
+    for doc in c.manifests:
+        kv.validate(doc, "1.37.0", strict=True)
+
+
+# ------------------------------------------------------------------------------------------
+# ground truth
+# ------------------------------------------------------------------------------------------
+
+
+def test_ground_truth_columns_and_identity(truth: pd.DataFrame, cluster: SimCluster) -> None:
+    assert list(truth.columns[: len(GROUND_TRUTH_COLUMNS)]) == list(GROUND_TRUTH_COLUMNS)
+    assert len(truth) == len(cluster.pods) and truth["pod_uid"].is_unique
+    assert (truth["duration_s"] > 0).all()
+    assert truth.start_s.min() >= cluster.start_s and truth.end_s.max() <= cluster.end_s
+    dep = truth[truth.workload_kind == "Deployment"]
+    assert (dep.owner_kind == "ReplicaSet").all()
+    assert all(o.startswith(w + "-") for o, w in zip(dep.owner_name, dep.workload_name, strict=True))
+    cron = truth[truth.workload_kind == "CronJob"]
+    assert (cron.owner_kind == "Job").all() and len(cron) >= 3
+    assert all(re.fullmatch(rf"{re.escape(w)}-\d{{8}}", o) for o, w in zip(cron.owner_name,
+                                                                           cron.workload_name,
+                                                                          strict=True))
+    bare = truth[truth.workload_kind == "Pod"]
+    assert len(bare) and (bare.owner_kind == "").all() and (bare.workload_name == bare.pod).all()
+    assert (truth[truth.workload_kind == "StatefulSet"].owner_kind == "StatefulSet").all()
+
+
+def test_energy_components_add_up(truth: pd.DataFrame) -> None:
+    t = truth
+    np.testing.assert_allclose(t.energy_dynamic_j + t.energy_idle_j, t.total_energy_j, rtol=1e-9)
+    np.testing.assert_allclose(t.energy_package_j + t.energy_dram_j + t.energy_gpu_j, t.total_energy_j,
+                               rtol=1e-9)
+    np.testing.assert_allclose(t.avg_power_w * t.duration_s, t.total_energy_j, rtol=1e-9)
+    np.testing.assert_allclose(t.energy_step_j, t.avg_power_w * 60, rtol=1e-12)
+    np.testing.assert_allclose(t.package_dynamic_j + t.package_idle_j, t.energy_package_j, rtol=1e-9)
+    np.testing.assert_allclose(t.dram_dynamic_j, t.energy_dram_j, rtol=1e-12)
+    np.testing.assert_allclose(t.package_dynamic_j + t.dram_dynamic_j + t.gpu_dynamic_j, t.energy_dynamic_j,
+                               rtol=1e-9)
+    np.testing.assert_allclose(t.package_idle_j + t.gpu_idle_j, t.energy_idle_j, rtol=1e-9)
+    assert (t.energy_gpu_j[t.gpus == 0] == 0).all() and (t.energy_gpu_j[t.gpus > 0] > 0).all()
+    # CCF idle floor: idle = noise * vcpus * 0.74 (+ GPU idle), noise within a few sigma of 1
+    cpu_floor = t.package_idle_j / (t.vcpus * 0.74 * t.duration_s)
+    assert cpu_floor.between(0.6, 1.6).all()
+
+
+def test_ground_truth_ranges_per_archetype() -> None:
+    t = ground_truth_frame(simulate_cluster())
+    by = t.groupby("archetype").avg_power_w
+    lo, hi = by.min(), by.max()
+    expected = {  # watts: generous bounds around the documented model
+        "node-exporter": (0.02, 2.0), "fluent-bit": (0.03, 3.0), "debug": (0.002, 0.5), "nginx": (0.05, 3.0),
+        "gunicorn": (0.1, 8.0), "spring": (0.3, 12.0), "postgres": (1.0, 30.0), "kafka": (1.0, 30.0),
+        "ml-infer-gpu": (10.0, 120.0), "ml-train": (100.0, 2000.0), "backup": (0.2, 10.0),
+    }
+    for arch, (a, b) in expected.items():
+        assert arch in lo.index, arch
+        assert a <= lo[arch] and hi[arch] <= b, (arch, lo[arch], hi[arch])
+    assert t.avg_power_w.max() / t.avg_power_w.min() >= 100, "power must span >= 2 orders of magnitude"
+    assert t.avg_power_w.max() / t.avg_power_w.min() < 1e6
+    assert (t.cpu_cores_used > 0).all() and (t.mem_bytes_used > 0).all()
+    assert (t.cpu_cores_used <= t.vcpus + 1e-9).all()
+
+
+def test_events_present(cluster: SimCluster, truth: pd.DataFrame) -> None:
+    assert cluster.rollouts, "a Deployment rollout"
+    r = cluster.rollouts[0]
+    rs = truth[truth.workload_name == r.deployment].groupby("owner_name").end_s.max()
+    assert rs[r.old_replicaset] < cluster.end_s and rs[r.new_replicaset] == cluster.end_s
+    assert truth.completed.sum() >= 3, "completed Job pods"
+    assert truth.container_restarts.sum() >= 1
+    assert len(cluster.exporter_restarts) == 1
+    assert cluster.scrape_gaps
+
+
+# ------------------------------------------------------------------------------------------
+# OpenMetrics history
+# ------------------------------------------------------------------------------------------
+
+
+def test_openmetrics_counters_monotonic_except_exporter_restart(series: Series, cluster: SimCluster) -> None:
+    restart = cluster.exporter_restarts[0]
+    drops_at_restart = 0
+    for (name, raw), (t, v) in series.items():
+        assert all(b > a for a, b in itertools.pairwise(t)), f"timestamps not increasing: {name}"
+        if not name.endswith("_total"):
+            continue
+        lab = labels_of(raw)
+        if name.startswith(("kepler_", "container_")) and lab.get("state") != "terminated":
+            assert v[0] == 0.0, f"{name} must start at 0: {raw}"
+        for i in range(1, len(v)):
+            if v[i] < v[i - 1]:
+                assert lab.get("job") == "kepler-exporter" and lab.get("instance") == restart.node, raw
+                assert t[i - 1] == restart.time_s and t[i] == restart.time_s + 1, (t[i - 1], t[i])
+                drops_at_restart += 1
+    assert drops_at_restart > 0, "the documented exporter restart must be visible"
+
+
+def test_counters_reproduce_ground_truth(series: Series, truth: pd.DataFrame) -> None:
+    t = truth.set_index("pod")
+    total = per_pod(series, "kepler_container_joules_total", "pod_name")
+    dyn = per_pod(series, "kepler_container_joules_total", "pod_name", mode="dynamic")
+    idle = per_pod(series, "kepler_container_joules_total", "pod_name", mode="idle")
+    pkg = per_pod(series, "kepler_container_package_joules_total", "pod_name")
+    dram = per_pod(series, "kepler_container_dram_joules_total", "pod_name")
+    gpu = per_pod(series, "kepler_container_gpu_joules_total", "pod_name")
+    other = per_pod(series, "kepler_container_other_joules_total", "pod_name")
+    assert set(total) == set(t.index)
+    for pod, row in t.iterrows():
+        assert close(total[pod], row.total_energy_j), (pod, total[pod], row.total_energy_j)
+        assert close(dyn[pod], row.energy_dynamic_j) and close(idle[pod], row.energy_idle_j), pod
+        assert close(pkg[pod], row.energy_package_j) and close(dram[pod], row.energy_dram_j), pod
+        assert close(gpu.get(pod, 0.0), row.energy_gpu_j), pod
+        assert other[pod] == 0.0
+
+    # Kepler >= 0.10: dynamic only; zones overlap; running + terminated counted once via increase()
+    uid = truth.set_index("pod_uid")
+    zones = {z: per_pod(series, "kepler_pod_cpu_joules_total", "pod_id", zone=z)
+             for z in ("package", "core", "uncore", "dram", "psys")}
+    cont_pkg = per_pod(series, "kepler_container_cpu_joules_total", "pod_id", zone="package")
+    for pid, row in uid.iterrows():
+        assert close(zones["package"][pid], row.package_dynamic_j), pid
+        assert close(zones["dram"][pid], row.dram_dynamic_j), pid
+        assert close(cont_pkg[pid], row.package_dynamic_j), pid
+        assert zones["core"][pid] < zones["package"][pid] or row.package_dynamic_j < 1
+        assert zones["psys"][pid] >= zones["package"][pid] + zones["dram"][pid] - 0.01
+
+    # cAdvisor: real containers only (exclude pod cgroup "" and sandbox "POD")
+    cpu: dict[str, float] = defaultdict(float)
+    for (n, raw), (_t, v) in series.items():
+        if n == "container_cpu_usage_seconds_total":
+            lab = labels_of(raw)
+            if lab["container"] not in ("", "POD"):
+                cpu[lab["pod"]] += increase(v)
+    for pod, row in t.iterrows():
+        assert close(cpu[pod], row.cpu_cores_used * row.duration_s, rel=2e-3), pod
+
+
+def test_terminated_series_and_owner_chains(series: Series, truth: pd.DataFrame) -> None:
+    done = truth[truth.completed & (truth.workload_kind.isin(["Job", "CronJob"]))]
+    assert len(done)
+    found = 0
+    for (n, raw), (_t, v) in series.items():
+        if n == "kepler_pod_cpu_joules_total" and 'state="terminated"' in raw:
+            lab = labels_of(raw)
+            running = [vv for (nn, rr), (_tt, vv) in series.items() if nn == n and labels_of(rr) == {
+                **lab, "state": "running"}]
+            assert running and running[0][-1] == v[0] == v[-1]
+            found += 1
+    assert found
+    owners = {labels_of(raw)["pod"]: labels_of(raw) for (n, raw) in series if n == "kube_pod_owner"}
+    jobs = {labels_of(raw)["job_name"]: labels_of(raw) for (n, raw) in series if n == "kube_job_owner"}
+    rsets = {labels_of(raw)["replicaset"]: labels_of(raw) for (n,
+                                                               raw) in series if n == "kube_replicaset_owner"}
+    for _, row in truth.iterrows():
+        o = owners[row.pod]
+        assert o["namespace"] == row.namespace and o["uid"] == row.pod_uid
+        if row.workload_kind == "Pod":
+            assert o["owner_kind"] == "<none>"
+        elif row.workload_kind == "CronJob":
+            assert jobs[o["owner_name"]]["owner_kind"] == "CronJob"
+            assert jobs[o["owner_name"]]["owner_name"] == row.workload_name
+        elif row.workload_kind == "Deployment":
+            assert rsets[o["owner_name"]]["owner_name"] == row.workload_name
+        else:
+            assert o["owner_kind"] == row.owner_kind
+    karp = {labels_of(raw)["name"] for (n, raw) in series if n == "karpenter_pods_state"}
+    assert karp == set(truth.pod)
+
+
+def test_scrape_gaps_are_missing(series: Series, cluster: SimCluster) -> None:
+    gap = next(g for g in cluster.scrape_gaps if g.job == "kepler-exporter")
+    allowed = {s for p in cluster.pods if p.node == gap.node for s in (p.start_s, p.end_s)}
+    allowed |= {s for p in cluster.pods if p.node == gap.node for c in p.containers for _, a, b in c.segments
+                for s in (a, b)}
+    allowed |= {r.time_s + d for r in cluster.exporter_restarts for d in (0, 1)}
+    checked = 0
+    for (n, raw), (t, _v) in series.items():
+        if n == "kepler_pod_cpu_joules_total" and f'instance="{gap.node}"' in raw:
+            inside = [x for x in t if gap.from_s <= x < gap.to_s]
+            assert all(x in allowed for x in inside), "only lifecycle/restart samples inside a gap"
+            if t[0] < gap.from_s and t[-1] >= gap.to_s:
+                assert max(b - a for a, b in itertools.pairwise(t)) > SCRAPE_S
+                checked += 1
+    assert checked
+
+
+def test_openmetrics_schema_selection(tmp_path: Path, cluster: SimCluster) -> None:
+    only_new = write_openmetrics(cluster, tmp_path / "new.om", scrape_s=600, kepler_schemas=("0.10",),
+                                 groups=("kepler",)).read_text()
+    assert "kepler_pod_cpu_joules_total" in only_new and "kepler_container_joules_total" not in only_new
+    assert "kube_pod_owner" not in only_new and only_new.endswith("# EOF\n")
+    with pytest.raises(ValueError):
+        write_openmetrics(cluster, tmp_path / "x.om", kepler_schemas=("0.8",))
+
+
+@pytest.mark.prometheus
+def test_promtool_accepts_history(cluster: SimCluster, tmp_path: Path) -> None:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        msg = "promtool not found; install it with: apt-get install prometheus"
+        if IN_CI:
+            pytest.fail(f"required under CI=true: {msg}")
+        pytest.skip(msg)
+    # every family, both Kepler schemas, the restart and the gaps; a coarser grid keeps it quick
+    om_path = write_openmetrics(cluster, tmp_path / "history.om", scrape_s=300)
+    proc = subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", str(om_path),
+                           str(tmp_path / "blocks")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert any((tmp_path / "blocks").iterdir())
