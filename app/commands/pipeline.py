@@ -5,16 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from app.dataset import features_frame, join
-from app.features import load_encoder, save_encoder
-from app.files import read_requests, read_table, write_ndjson, write_table
-from app.model import save_model
-from app.predictor import POWER_TARGETS, Predictor
-from app.progress import Progress
 from app.settings import get_settings
-from app.training import fit_encoder, train_model
-from app.workloads.convert import complete_request
 
+# Domain modules (scikit-learn, pandas) are imported inside the commands so `--help` stays instant.
+TARGETS = ("avg_power_w", "energy_step_j")
 
 def _sbert_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_mutually_exclusive_group()
@@ -50,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     t = sub.add_parser("train", help="train the KNN model with group-aware cross-validation")
     t.add_argument("--train", required=True, help="training rows from `join`")
-    t.add_argument("--target", default="avg_power_w", choices=sorted(POWER_TARGETS), help="default: %(default)s")
+    t.add_argument("--target", default="avg_power_w", choices=TARGETS, help="default: %(default)s")
     t.add_argument("--neighbors", type=int, default=5, help="k (default: %(default)s)")
     t.add_argument("--splits", type=int, default=5, help="GroupKFold splits (default: %(default)s)")
     t.add_argument("--aggregate", choices=["pod", "workload", "none"], default="pod",
@@ -69,6 +63,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def encode_fit(args: argparse.Namespace) -> int:
+    from app.features import save_encoder
+    from app.files import read_requests
+    from app.training import fit_encoder
+
     result = read_requests(args.input)
     params = {"text_dim": args.text_dim, "sbert": args.sbert}
     if args.sbert:
@@ -83,6 +81,10 @@ def encode_fit(args: argparse.Namespace) -> int:
 
 
 def _write_features(requests: list, encoder: object, out: str) -> None:
+    from app.dataset import features_frame
+    from app.files import write_table
+    from app.workloads.convert import complete_request
+
     done = [complete_request(r) for r in requests]
     X = encoder.transform(done)  # type: ignore[attr-defined]
     write_table(features_frame(done, X), out)
@@ -90,12 +92,18 @@ def _write_features(requests: list, encoder: object, out: str) -> None:
 
 
 def encode_transform(args: argparse.Namespace) -> int:
+    from app.features import load_encoder
+    from app.files import read_requests
+
     result = read_requests(args.input)
     _write_features(result.requests, load_encoder(args.encoder), args.out)
     return 0
 
 
 def join_cmd(args: argparse.Namespace) -> int:
+    from app.dataset import join
+    from app.files import read_table, write_table
+
     rows, report = join(read_table(args.features), read_table(args.labels))
     for line in report.lines():
         print(line, file=sys.stderr)
@@ -109,6 +117,11 @@ def join_cmd(args: argparse.Namespace) -> int:
 
 
 def train_cmd(args: argparse.Namespace) -> int:
+    from app.files import read_table
+    from app.model import save_model
+    from app.progress import Progress
+    from app.training import train_model
+
     rows = read_table(args.train)
     bar = Progress("group CV folds")
     model, card = train_model(rows, target=args.target, n_neighbors=args.neighbors, n_splits=args.splits,
@@ -123,6 +136,9 @@ def train_cmd(args: argparse.Namespace) -> int:
 
 
 def predict_cmd(args: argparse.Namespace) -> int:
+    from app.files import read_requests, write_ndjson
+    from app.predictor import Predictor
+
     source = args.input_flag or args.input
     if not source:
         print("error: give a manifest or NDJSON file (or - for stdin)", file=sys.stderr)
