@@ -3,6 +3,13 @@
 Loads the encoder and model once, completes each request (pod_spec conversion, derived
 resources), and caches the encoded vector and the model's output by spec hash (bounded LRU), so a
 spec seen before is never encoded again.
+
+The model is queried through `_knn_predict`, which computes exactly what
+`KNNEnergyRegressor.predict` computes (same operations, same order, bit-identical results) minus
+scikit-learn's per-call input validation: that validation costs more than the neighbour search
+itself for one row, and the rows here come from our own encoder (float64, right width, checked
+finite). Requests with a number no float can hold (inf, or an integer beyond 2^53) are refused
+with an `InputError` naming the field, before they reach the encoder.
 """
 
 from __future__ import annotations
@@ -17,14 +24,81 @@ from typing import Any
 
 import numpy as np
 
-from app.errors import ArtifactError
+from app.errors import ArtifactError, InputError
 from app.features import WorkloadEncoder, load_encoder
+from app.model import _BLOCK as _MODEL_QUERY_BLOCK
 from app.model import KNNEnergyRegressor, load_model
 from app.schema import STEP_SECONDS, InferenceRequest, Prediction
 from app.workloads.convert import complete_request
 
 POWER_TARGETS = {"avg_power_w": 1.0, "energy_step_j": 1.0 / STEP_SECONDS}
 """Targets the model can be trained on, with the factor that turns the target into watts."""
+
+MAX_EXACT_INT = 2**53
+"""Largest integer a float64 holds exactly; counts beyond it are refused rather than overflowing."""
+
+_REQUEST_NUMBERS = (
+    "effective_req_cpu_mcpu", "effective_req_mem_mib", "effective_lim_cpu_mcpu", "effective_lim_mem_mib",
+    "replicas", "init_container_count", "sidecar_count", "gpu_count", "parallelism", "completions",
+)
+_CONTAINER_NUMBERS = ("req_cpu_mcpu", "req_mem_mib", "lim_cpu_mcpu", "lim_mem_mib")
+
+
+def check_numbers(req: InferenceRequest, source: str = "<request>") -> None:
+    """Refuse numbers the encoder cannot turn into finite features (inf, NaN, beyond 2^53).
+
+    Containers first: a derived field (effective_*) is only out of range because of one of them.
+    """
+    for i, c in enumerate(req.containers):
+        for name in _CONTAINER_NUMBERS:
+            value = getattr(c, name)
+            if value is not None and (value != value or value > MAX_EXACT_INT):  # NaN, inf, huge
+                raise _out_of_range(req, source, f"containers[{i}].{name}", value)
+    for name in _REQUEST_NUMBERS:
+        value = getattr(req, name)
+        if value is not None and (value != value or value > MAX_EXACT_INT):
+            raise _out_of_range(req, source, name, value)
+
+
+def _out_of_range(req: InferenceRequest, source: str, field: str, value: float) -> InputError:
+    return InputError(f"{value!r} is out of range (must be a finite number up to 2^53)", source=source,
+                      what=f"{req.workload_kind} {req.namespace}/{req.workload_name}", field=field)
+
+
+def _knn_predict(model: KNNEnergyRegressor, X: np.ndarray) -> np.ndarray:
+    """`model.predict(X)` for a `KNNEnergyRegressor` without scikit-learn's input validation.
+
+    Mirrors `KNNEnergyRegressor.kneighbors` + `.predict` operation for operation, so results are
+    bit-identical (tests compare the two on random inputs for every metric/weights/log_target).
+    """
+    k = min(model.n_neighbors_, model.X_.shape[0])
+    Q = model._prepare(X)
+    if model.metric == "cosine":
+        d = 1.0 - Q @ model.X_.T
+    else:
+        d = np.einsum("ij,ij->i", Q, Q)[:, None] - 2.0 * (Q @ model.X_.T) + model.sq_norms_[None, :]
+    np.maximum(d, 0.0, out=d)
+    if k < d.shape[1]:
+        part = np.argpartition(d, k - 1, axis=1)[:, :k]
+    else:
+        part = np.tile(np.arange(d.shape[1]), (d.shape[0], 1))
+    rows = np.arange(d.shape[0])[:, None]
+    order = np.argsort(d[rows, part], axis=1, kind="stable")
+    idx = part[rows, order]
+    dist = d[rows, idx]
+    if model.metric == "euclidean":
+        dist = np.sqrt(dist)
+    targets = model.y_fit_[idx]
+    if model.weights == "distance":
+        with np.errstate(divide="ignore"):
+            w = 1.0 / dist
+        exact = ~np.isfinite(w)
+        has_exact = exact.any(axis=1)
+        w[has_exact] = exact[has_exact].astype(np.float64)
+        pred = (w * targets).sum(axis=1) / w.sum(axis=1)
+    else:
+        pred = targets.mean(axis=1)
+    return np.expm1(pred) if model.log_target else pred
 
 
 @dataclass(frozen=True)
@@ -55,6 +129,8 @@ class Predictor:
         self.model = model
         self.card = card
         self._to_watts = POWER_TARGETS[target]
+        # the lean path only for the exact class it mirrors (a subclass may change predict())
+        self._fast = type(model) is KNNEnergyRegressor
         self.model_version = str(card.get("model_version", "unknown"))
         self._cache: OrderedDict[str, _Cached] = OrderedDict()
         self._cache_size = cache_size
@@ -87,8 +163,10 @@ class Predictor:
         out: list[_Cached | None] = [self._lookup(h) for h in hashes]
         missing = [i for i, hit in enumerate(out) if hit is None]
         if missing:
-            X = self.encoder.transform([requests[i] for i in missing])
-            y = self.model.predict(X) * self._to_watts
+            X = self.encoder.encode([requests[i] for i in missing])
+            # one query block of the model's own loop, so the arithmetic is the same as model.predict's
+            fast = self._fast and X.shape[0] <= _MODEL_QUERY_BLOCK
+            y = (_knn_predict(self.model, X) if fast else self.model.predict(X)) * self._to_watts
             for row, i in enumerate(missing):
                 item = _Cached(X[row], float(max(y[row], 0.0)))
                 out[i] = item
@@ -98,6 +176,8 @@ class Predictor:
     def predict_many(self, requests: Sequence[InferenceRequest], source: str = "<request>") -> list[Prediction]:
         """Predict for each request (completed first), batching the ones not in the cache."""
         done = [complete_request(r, source) for r in requests]
+        for r in done:
+            check_numbers(r, source)
         hashes = [r.spec_hash() for r in done]
         results = self._power(done, hashes)
         return [self._prediction(r, h, c) for r, h, c in zip(done, hashes, results, strict=True)]

@@ -62,6 +62,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import pandas as pd
 import yaml
+from kubernetes.utils.quantity import parse_quantity as _k8s_parse_quantity
 
 __all__ = [
     "ARCHETYPES",
@@ -117,31 +118,15 @@ _SAFE = "bcdfghjklmnpqrstvwxz2456789"  # Kubernetes' rand.SafeEncodeString alpha
 # Kubernetes quantities
 # --------------------------------------------------------------------------------------------
 
-_QTY = re.compile(
-    r"^(?P<num>[+-]?(?:\d+\.?\d*|\.\d+))(?:(?P<exp>[eE][+-]?\d+)|(?P<suf>Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E))?$"
-)
-_SUFFIX: dict[str, float] = {
-    "Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40, "Pi": 2.0**50, "Ei": 2.0**60,
-    "n": 1e-9, "u": 1e-6, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
-}
-
-
 def parse_quantity(value: str | int | float) -> float:
     """Parse a Kubernetes quantity (``500m``, ``"1.5"``, ``2``, ``512Mi``, ``90G``, ``5e8``) to base units.
 
-    Own tiny parser so the simulator's ground truth depends on nothing else in the tree.
+    Uses the kubernetes client's exact parser directly rather than the project's converter, so the
+    simulator's ground truth stays independent of the code it is used to test.
     """
     if isinstance(value, bool):
         raise ValueError(f"invalid quantity {value!r}")
-    if isinstance(value, int | float):
-        return float(value)
-    m = _QTY.match(str(value).strip())
-    if not m:
-        raise ValueError(f"invalid quantity {value!r}")
-    num = float(m.group("num"))
-    if m.group("exp"):
-        return num * 10.0 ** int(m.group("exp")[1:])
-    return num * _SUFFIX.get(m.group("suf") or "", 1.0)
+    return float(_k8s_parse_quantity(value))
 
 
 def _fmt_cpu(cores: float, rng: np.random.Generator) -> str | int | float:

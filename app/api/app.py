@@ -1,0 +1,73 @@
+"""The app factory: `create_app(settings)`; `app` for `uvicorn app.api.app:app`.
+
+Settings come from the environment in one place (`app.settings`); the lifespan starts loading the
+encoder and model (ENCODER_PATH, MODEL_PATH) in the background, so the server accepts connections
+at once: `/healthz` is 200 from the start, `/readyz` 503 until the artifacts are in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+from fastapi import FastAPI
+
+from app import __version__
+from app.api.errors import install_error_handlers
+from app.api.limits import BodyLimitMiddleware
+from app.api.routes import router
+from app.api.service import Loader, ServiceState, load_predictor
+from app.settings import Settings, get_settings
+
+DESCRIPTION = """\
+Predicts the average power (W) and the energy per 60 s step (J) of a Kubernetes workload's pods from its
+spec, with a k-nearest-neighbours model trained on measured (Kepler) power.
+
+* `POST /predict` — one InferenceRequest as JSON (containers form or `pod_spec` form).
+* `POST /infer/from-yaml` — Kubernetes YAML → InferenceRequests (no model needed).
+* `POST /predict/from-yaml` — Kubernetes YAML → one Prediction, or a MultiPrediction for several workloads.
+
+Errors are `{"detail": "<one line naming the document and field>"}`: 413 body over MAX_BODY_BYTES or a YAML alias
+bomb, 415 wrong Content-Type, 422 invalid content, 503 model not loaded.
+"""
+
+TAGS = [
+    {"name": "predict", "description": "Predictions and spec conversion."},
+    {"name": "service", "description": "Liveness, readiness and the model card."},
+]
+
+
+def create_app(
+    settings: Settings | None = None, *, loader: Loader = load_predictor, background: bool = True
+) -> FastAPI:
+    """Build the app. `loader` turns settings into a Predictor (tests inject a gated one);
+    `background=False` loads during start-up instead of in a thread (deterministic tests).
+    """
+    settings = settings or get_settings()
+    service = ServiceState.from_settings(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        service.encode_limiter = anyio.CapacityLimiter(1)
+        if background:
+            service.start_loading(loader)
+        else:
+            service.load(loader)
+        yield
+
+    app = FastAPI(
+        title="k8sPodPCP prediction API",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    install_error_handlers(app)
+    app.include_router(router)
+    return app
+
+
+app = create_app()

@@ -1,0 +1,197 @@
+"""The endpoints. Each one only wires: parse → the shared domain functions → response.
+
+Prediction runs in the event loop: with the default encoder a miss costs a fraction of a
+millisecond, less than the thread pool hand-off. With SBERT (milliseconds of torch per miss) or a
+big YAML body, the work moves to the thread pool so other requests and `/healthz` keep flowing.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import anyio
+import anyio.to_thread
+from fastapi import APIRouter, Body, Request, Response
+from fastapi.responses import JSONResponse
+
+from app.api import examples
+from app.api.deps import JsonPredictorDep, PredictorDep, ServiceDep, YamlLimitsDep, YamlTextDep
+from app.api.errors import INFER_ERRORS, NOT_READY, PREDICT_ERRORS, YAML_ERRORS
+from app.api.models import EncoderInfo, Health, ModelCard, Readiness
+from app.errors import InputError
+from app.schema import ConversionResult, InferenceRequest, MultiPrediction, Prediction
+from app.workloads.convert import requests_from_yaml
+
+if TYPE_CHECKING:
+    from app.predictor import Predictor
+
+router = APIRouter()
+
+T = TypeVar("T")
+
+INLINE_YAML_BYTES = 32 * 1024
+"""YAML bodies larger than this are parsed in the thread pool rather than in the event loop."""
+
+YAML_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "Kubernetes YAML: one or many documents (`---`), or a `kind: List` (as `kubectl get -o yaml` "
+        "prints). Send it as `Content-Type: text/plain` (application/yaml, application/x-yaml and text/yaml work "
+        "too). Non-workload objects (Service, ConfigMap, …) are skipped, not errors.",
+        "content": {
+            "text/plain": {"schema": {"type": "string"}, "examples": examples.YAML_EXAMPLES},
+            "application/yaml": {"schema": {"type": "string"}, "examples": examples.YAML_EXAMPLES},
+        },
+    }
+}
+
+
+async def _run(offload: bool, fn: Callable[..., T], *args: Any, limiter: Any = None) -> T:
+    if not offload:
+        return fn(*args)
+    return await anyio.to_thread.run_sync(functools.partial(fn, *args), limiter=limiter)
+
+
+def _slow_encoder(predictor: Predictor) -> bool:
+    """SBERT encodes in milliseconds (torch, which releases the GIL): worth the thread pool."""
+    return bool(getattr(predictor.encoder, "sbert_dim_", 0))
+
+
+def _no_workloads(result: ConversionResult) -> InputError:
+    if result.skipped:
+        why = "; ".join(f"document {s.document}: {s.reason}" for s in result.skipped[:5])
+        return InputError(f"no workload to predict for ({why})", source="body")
+    return InputError("no Kubernetes object in the YAML", source="body")
+
+
+async def _convert(text: str, limits: Any) -> ConversionResult:
+    result = await _run(len(text) > INLINE_YAML_BYTES, requests_from_yaml, text, "body", limits)
+    if not result.requests:
+        raise _no_workloads(result)
+    return result
+
+
+@router.post(
+    "/predict",
+    response_model=None,
+    tags=["predict"],
+    summary="Predict power and energy for one InferenceRequest (containers or pod_spec form)",
+    responses={
+        200: {
+            "model": Prediction,
+            "description": "The prediction (fields that do not apply are left out).",
+            "content": {"application/json": {"example": examples.PREDICTION_EXAMPLE}},
+        },
+        **PREDICT_ERRORS,
+    },
+)
+async def predict(
+    request: Annotated[InferenceRequest, Body(openapi_examples=examples.PREDICT_EXAMPLES)],
+    predictor: JsonPredictorDep,
+    http: Request,
+) -> Response:
+    limiter = http.app.state.service.encode_limiter
+    prediction = await _run(_slow_encoder(predictor), predictor.predict, request, "body", limiter=limiter)
+    # serialised here, once: FastAPI's response_model would validate the object again first
+    return Response(prediction.model_dump_json(exclude_none=True), media_type="application/json")
+
+
+@router.get("/healthz", response_model=Health, tags=["service"], summary="Liveness: 200 while the process runs")
+async def healthz() -> Health:
+    return Health()
+
+
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    response_model_exclude_none=True,
+    tags=["service"],
+    summary="Readiness: 200 once the encoder and model are loaded, 503 before (or if they cannot be)",
+    responses={503: {"model": Readiness, "description": "Still loading, or the artifacts are missing/corrupt."}},
+)
+async def readyz(service: ServiceDep) -> Any:
+    if service.predictor is None:
+        body = Readiness(status=service.status, detail=service.reason)  # type: ignore[arg-type]
+        return JSONResponse(body.model_dump(exclude_none=True), status_code=503)
+    return Readiness(status="ready", detail=service.reason, model_version=service.predictor.model_version)
+
+
+@router.get("/model", response_model=ModelCard, tags=["service"], summary="The model card", responses=NOT_READY)
+async def model_card(predictor: PredictorDep) -> ModelCard:
+    enc = predictor.encoder
+    info = EncoderInfo(
+        features=int(enc.n_features_out_),
+        text_dim=int(enc.text_dim),
+        sbert=bool(getattr(enc, "sbert_dim_", 0)),
+        sbert_dim=int(getattr(enc, "sbert_dim_", 0)),
+    )
+    card = {k: v for k, v in predictor.card.items() if k not in ("encoder", "cache")}
+    card["model_version"] = predictor.model_version
+    return ModelCard(**card, encoder=info, cache=predictor.cache_info())
+
+
+@router.post(
+    "/infer/from-yaml",
+    response_model=ConversionResult,
+    response_model_exclude_none=True,
+    tags=["predict"],
+    summary="Turn Kubernetes YAML into InferenceRequests (no model needed)",
+    description="Returns the InferenceRequest for every workload in the body, in document order, and every "
+    "document that was skipped with the reason. A body without any workload is a 422.",
+    openapi_extra=YAML_BODY,
+    responses=INFER_ERRORS,
+)
+async def infer_from_yaml(text: YamlTextDep, limits: YamlLimitsDep) -> ConversionResult:
+    return await _convert(text, limits)
+
+
+@router.post(
+    "/predict/from-yaml",
+    response_model=Prediction | MultiPrediction,
+    response_model_exclude_none=True,
+    tags=["predict"],
+    summary="Predict for every workload in Kubernetes YAML",
+    description="**One workload** in the body (e.g. `kubectl get deploy X -o yaml`) gives **one `Prediction` "
+    "object**; the number of skipped non-workload documents is in the `X-Skipped-Documents` header. **Several "
+    "workloads** give a `MultiPrediction`: `predictions` (one per workload, in document order, none dropped), "
+    "`skipped` (documents that held no workload, with the reason) and `pred_power_w_total` (W, all workloads). "
+    "Tell the shapes apart by the `predictions` key.",
+    openapi_extra=YAML_BODY,
+    responses={
+        200: {
+            "description": "A `Prediction` for one workload, a `MultiPrediction` for several.",
+            "headers": {
+                "X-Skipped-Documents": {
+                    "description": "Documents skipped because they hold no workload (Service, ConfigMap, …).",
+                    "schema": {"type": "integer"},
+                }
+            },
+            "content": {
+                "application/json": {
+                    "examples": {
+                        "one": {"summary": "One workload → Prediction", "value": examples.PREDICTION_EXAMPLE},
+                        "many": {
+                            "summary": "Several workloads → MultiPrediction",
+                            "value": examples.MULTI_PREDICTION_EXAMPLE,
+                        },
+                    }
+                }
+            },
+        },
+        **YAML_ERRORS,
+    },
+)
+async def predict_from_yaml(
+    text: YamlTextDep, limits: YamlLimitsDep, predictor: PredictorDep, response: Response, service: ServiceDep
+) -> Prediction | MultiPrediction:
+    result = await _convert(text, limits)
+    preds = await _run(_slow_encoder(predictor), predictor.predict_many, result.requests, "body",
+                       limiter=service.encode_limiter)
+    response.headers["X-Skipped-Documents"] = str(len(result.skipped))
+    if len(preds) == 1:
+        return preds[0]
+    return MultiPrediction(
+        predictions=preds, skipped=result.skipped, pred_power_w_total=sum(p.pred_power_w_total for p in preds)
+    )

@@ -1,0 +1,37 @@
+"""The ceiling for /predict: a bare FastAPI app that parses the same JSON into the same pydantic model
+and returns a constant. Served by the same uvicorn settings as the real API, it measures what the
+framework and the server cost on this machine, so `bench_api.py` can report /predict as a share of it.
+
+Like the real app it freezes the objects alive after start-up out of the garbage collector's
+generations (`gc.freeze()`), so both pay the same collector costs.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app.schema import InferenceRequest
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    gc.collect()
+    gc.freeze()
+    yield
+
+
+app = FastAPI(title="ceiling", lifespan=lifespan)
+
+
+@app.get("/readyz")
+async def readyz() -> dict[str, str]:
+    return {"status": "ready"}
+
+
+@app.post("/predict")
+async def predict(request: InferenceRequest) -> dict[str, float]:
+    return {"pred_avg_power_w": 1.0}
