@@ -50,11 +50,35 @@ def requests_from_ndjson(text: str, source: str) -> ConversionResult:
     return ConversionResult(source=source, requests=out)
 
 
+def _json_requests(text: str, source: str) -> ConversionResult | None:
+    """A JSON InferenceRequest (object) or a JSON array of them; None when the text is something else."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    items = data if isinstance(data, list) else [data]
+    if not items or not all(isinstance(i, dict) and "workload_kind" in i for i in items):
+        return None
+    out = []
+    for index, item in enumerate(items, start=1):
+        try:
+            out.append(InferenceRequest.model_validate(item))
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = ".".join(str(p) for p in err["loc"]) or "<object>"
+            raise InputError(err["msg"], source=source, document=index, field=field) from None
+    return ConversionResult(source=source, requests=out)
+
+
 def read_requests(path: str | Path) -> ConversionResult:
-    """Workloads from a manifest file (YAML, multi-doc, List) or an InferenceRequest NDJSON file."""
+    """Workloads from manifests (YAML, multi-doc, List), InferenceRequest NDJSON, or a JSON request/array."""
     text, name = read_text(path)
     if _looks_like_ndjson(text):
         return requests_from_ndjson(text, name)
+    if text.lstrip().startswith(("{", "[")):
+        found = _json_requests(text, name)
+        if found is not None:
+            return found
     return requests_from_yaml(text, name)
 
 

@@ -73,6 +73,14 @@ class KNNEnergyRegressor(RegressorMixin, BaseEstimator):
         """Distances and indices of the nearest training rows, nearest first."""
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
+        return self.kneighbors_unchecked(X, n_neighbors)
+
+    def kneighbors_unchecked(self, X: np.ndarray, n_neighbors: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """`kneighbors` for a fitted model and a finite float64 array of the right width, skipping validation.
+
+        scikit-learn's input validation costs more than the search itself for one row; the
+        predictor calls this on vectors its own encoder just built.
+        """
         k = min(n_neighbors or self.n_neighbors_, self.X_.shape[0])
         Q = self._prepare(X)
         dist = np.empty((Q.shape[0], k))
@@ -97,7 +105,13 @@ class KNNEnergyRegressor(RegressorMixin, BaseEstimator):
         return dist, idx
 
     def predict(self, X: Any) -> np.ndarray:
-        dist, idx = self.kneighbors(X)
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return self.predict_unchecked(X)
+
+    def predict_unchecked(self, X: np.ndarray) -> np.ndarray:
+        """`predict` without input validation (see `kneighbors_unchecked`)."""
+        dist, idx = self.kneighbors_unchecked(X)
         targets = self.y_fit_[idx]
         if self.weights == "distance":
             with np.errstate(divide="ignore"):

@@ -4,12 +4,11 @@ Loads the encoder and model once, completes each request (pod_spec conversion, d
 resources), and caches the encoded vector and the model's output by spec hash (bounded LRU), so a
 spec seen before is never encoded again.
 
-The model is queried through `_knn_predict`, which computes exactly what
-`KNNEnergyRegressor.predict` computes (same operations, same order, bit-identical results) minus
-scikit-learn's per-call input validation: that validation costs more than the neighbour search
-itself for one row, and the rows here come from our own encoder (float64, right width, checked
-finite). Requests with a number no float can hold (inf, or an integer beyond 2^53) are refused
-with an `InputError` naming the field, before they reach the encoder.
+The model is queried through `predict_unchecked` (the same code as `predict`, minus
+scikit-learn's per-call input validation, which costs more than the neighbour search itself for one
+row); the rows come from our own encoder (float64, right width, checked finite). Requests with a
+number no float can hold (inf, or an integer beyond 2^53) are refused with an `InputError` naming
+the field, before they reach the encoder.
 """
 
 from __future__ import annotations
@@ -26,7 +25,6 @@ import numpy as np
 
 from app.errors import ArtifactError, InputError
 from app.features import WorkloadEncoder, load_encoder
-from app.model import _BLOCK as _MODEL_QUERY_BLOCK
 from app.model import KNNEnergyRegressor, load_model
 from app.schema import STEP_SECONDS, InferenceRequest, Prediction
 from app.workloads.convert import complete_request
@@ -65,42 +63,6 @@ def _out_of_range(req: InferenceRequest, source: str, field: str, value: float) 
                       what=f"{req.workload_kind} {req.namespace}/{req.workload_name}", field=field)
 
 
-def _knn_predict(model: KNNEnergyRegressor, X: np.ndarray) -> np.ndarray:
-    """`model.predict(X)` for a `KNNEnergyRegressor` without scikit-learn's input validation.
-
-    Mirrors `KNNEnergyRegressor.kneighbors` + `.predict` operation for operation, so results are
-    bit-identical (tests compare the two on random inputs for every metric/weights/log_target).
-    """
-    k = min(model.n_neighbors_, model.X_.shape[0])
-    Q = model._prepare(X)
-    if model.metric == "cosine":
-        d = 1.0 - Q @ model.X_.T
-    else:
-        d = np.einsum("ij,ij->i", Q, Q)[:, None] - 2.0 * (Q @ model.X_.T) + model.sq_norms_[None, :]
-    np.maximum(d, 0.0, out=d)
-    if k < d.shape[1]:
-        part = np.argpartition(d, k - 1, axis=1)[:, :k]
-    else:
-        part = np.tile(np.arange(d.shape[1]), (d.shape[0], 1))
-    rows = np.arange(d.shape[0])[:, None]
-    order = np.argsort(d[rows, part], axis=1, kind="stable")
-    idx = part[rows, order]
-    dist = d[rows, idx]
-    if model.metric == "euclidean":
-        dist = np.sqrt(dist)
-    targets = model.y_fit_[idx]
-    if model.weights == "distance":
-        with np.errstate(divide="ignore"):
-            w = 1.0 / dist
-        exact = ~np.isfinite(w)
-        has_exact = exact.any(axis=1)
-        w[has_exact] = exact[has_exact].astype(np.float64)
-        pred = (w * targets).sum(axis=1) / w.sum(axis=1)
-    else:
-        pred = targets.mean(axis=1)
-    return np.expm1(pred) if model.log_target else pred
-
-
 @dataclass(frozen=True)
 class _Cached:
     vector: np.ndarray
@@ -130,7 +92,7 @@ class Predictor:
         self.card = card
         self._to_watts = POWER_TARGETS[target]
         # the lean path only for the exact class it mirrors (a subclass may change predict())
-        self._fast = type(model) is KNNEnergyRegressor
+        self._fast = hasattr(model, "predict_unchecked")
         self.model_version = str(card.get("model_version", "unknown"))
         self._cache: OrderedDict[str, _Cached] = OrderedDict()
         self._cache_size = cache_size
@@ -165,8 +127,7 @@ class Predictor:
         if missing:
             X = self.encoder.encode([requests[i] for i in missing])
             # one query block of the model's own loop, so the arithmetic is the same as model.predict's
-            fast = self._fast and X.shape[0] <= _MODEL_QUERY_BLOCK
-            y = (_knn_predict(self.model, X) if fast else self.model.predict(X)) * self._to_watts
+            y = (self.model.predict_unchecked(X) if self._fast else self.model.predict(X)) * self._to_watts
             for row, i in enumerate(missing):
                 item = _Cached(X[row], float(max(y[row], 0.0)))
                 out[i] = item

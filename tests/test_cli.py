@@ -160,3 +160,20 @@ def test_join_reports_when_nothing_matches(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "labels with no features (1): a/ReplicaSet/x-5d8f" in proc.stderr
     assert "nothing matched" in proc.stderr
+
+
+def test_predict_reads_a_pretty_printed_json_request(capsys: pytest.CaptureFixture[str], tiny_artifacts) -> None:
+    enc, model = tiny_artifacts
+    code, out, err = call(capsys, "predict", str(EXAMPLES / "request.json"), "--encoder", str(enc),
+                          "--model", str(model))
+    assert code == 0, err
+    (pred,) = [json.loads(line) for line in out.splitlines()]
+    assert (pred["workload_name"], pred["replicas"]) == ("checkout", 2)
+
+
+def test_json_request_with_a_bad_field_names_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "r.json").write_text('[{"workload_kind": "Pod", "workload_name": "p",\n'
+                                     ' "containers": [{"name": "c", "req_cpu_mcpu": -5}]}]')
+    code, _, err = call(capsys, "collect", "from-file", str(tmp_path / "r.json"))
+    assert code == 2
+    assert "r.json: document 1: containers.0.req_cpu_mcpu: Input should be greater than or equal to 0" in err
