@@ -14,12 +14,19 @@ import math
 import random
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import numpy as np
 
 from app.errors import UpstreamError
+
+try:  # optional: 3-5x faster JSON for large range answers
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - exercised only without orjson
+    _orjson = None
 
 log = logging.getLogger(__name__)
 MAX_POINTS = 11_000
@@ -51,6 +58,7 @@ class PromClient:
         retries: int = 3,
         backoff_s: float = 0.5,
         max_points: int = 10_000,
+        compress: bool | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         if not url.startswith(("http://", "https://")):
@@ -62,6 +70,10 @@ class PromClient:
         self.backoff_s = backoff_s
         self.max_points = max_points
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        if compress is None:  # gzip halves loopback throughput (Prometheus spends more time compressing)
+            compress = httpx.URL(self.url).host not in ("127.0.0.1", "localhost", "::1")
+        if not compress:
+            headers["Accept-Encoding"] = "identity"
         verify: bool | str = False if insecure else (ca_file or True)
         self._http = httpx.Client(base_url=self.url, headers=headers, verify=verify, timeout=timeout_s,
                                   transport=transport)
@@ -106,7 +118,7 @@ class PromClient:
 
     def _data(self, resp: httpx.Response, path: str, params: dict[str, Any]) -> Any:
         try:
-            body = resp.json()
+            body = _orjson.loads(resp.content) if _orjson is not None else resp.json()
         except ValueError:
             body = None
         if resp.status_code == 200 and isinstance(body, dict) and body.get("status") == "success":
@@ -171,6 +183,56 @@ class PromClient:
             "/api/v1/query_range", {"query": expr, "start": _fmt(start), "end": _fmt(end), "step": _fmt(step)}
         )
         return [Series(r["metric"], [(float(t), float(v)) for t, v in r["values"]]) for r in data["result"]]
+
+    def iter_range(
+        self, expr: str, start: float, end: float, step: float, chunk_points: int | None = None
+    ) -> Iterator[list[tuple[dict[str, str], np.ndarray, np.ndarray]]]:
+        """Stream a range query chunk by chunk as numpy arrays: per chunk, [(labels, times, values)].
+
+        `chunk_points` (≤ `max_points`) bounds the samples per series per request, hence memory:
+        a long range over thousands of series is never held in memory at once.
+        """
+        per = min(chunk_points or self.max_points, self.max_points)
+        saved, self.max_points = self.max_points, per
+        try:
+            windows = list(self.chunks(start, end, step))
+        finally:
+            self.max_points = saved
+
+        def fetch(window: tuple[float, float]) -> Any:
+            s, e = window
+            return self._get(
+                "/api/v1/query_range", {"query": expr, "start": _fmt(s), "end": _fmt(e), "step": _fmt(step)}
+            )
+
+        # one request in flight ahead: the server encodes the next chunk while this one is parsed
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(fetch, windows[0]) if windows else None
+            for n in range(len(windows)):
+                assert pending is not None
+                data = pending.result()
+                pending = pool.submit(fetch, windows[n + 1]) if n + 1 < len(windows) else None
+                out = []
+                for r in data["result"]:
+                    vals = r["values"]
+                    k = len(vals)
+                    t = np.fromiter((p[0] for p in vals), dtype=np.float64, count=k)
+                    v = np.fromiter((float(p[1]) for p in vals), dtype=np.float64, count=k)
+                    out.append((r["metric"], t, v))
+                del data
+                yield out
+
+    def metric_names(self, start: float | None = None, end: float | None = None,
+                     match: str | None = None) -> list[str]:
+        """Metric names with samples in [start, end] (optionally only those matching a selector)."""
+        params: dict[str, Any] = {}
+        if match:
+            params["match[]"] = match
+        if start is not None:
+            params["start"] = _fmt(start)
+        if end is not None:
+            params["end"] = _fmt(end)
+        return list(self._get("/api/v1/label/__name__/values", params))
 
     def series(self, match: str, start: float | None = None, end: float | None = None) -> list[dict[str, str]]:
         params: dict[str, Any] = {"match[]": match}
