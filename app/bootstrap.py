@@ -15,7 +15,7 @@ from app.dataset import features_frame, join
 from app.features import save_encoder
 from app.model import save_model
 from app.simulate import ground_truth_frame, simulate_cluster
-from app.training import fit_encoder, train_model
+from app.training import fit_encoder, train_tuned_model
 from app.workloads.convert import complete_request, requests_from_objects
 
 DEFAULT_SEED = 7
@@ -42,9 +42,9 @@ def build_default_artifacts(
     feats = features_frame(requests, encoder.transform(requests))
     rows, report = join(feats, ground_truth_frame(cluster))
     say(report.lines()[0])
-    say("group cross-validation and training")
-    model, card = train_model(rows, **train_params)
+    say("nested group cross-validation, conformal calibration and training")
+    model, card, extras = train_tuned_model(rows, feature_names=list(encoder.feature_names_), **train_params)
     card["training_data"] = f"simulated demo cluster (app.simulate, seed={seed}, {n_workloads} workloads, {hours:g} h)"
     enc_path = save_encoder(encoder, out / "encoder.joblib")
-    model_path, card_path = save_model(model, card, out / "knn_energy.joblib")
+    model_path, card_path = save_model(model, card, out / "knn_energy.joblib", extras=extras)
     return {"encoder": enc_path, "model": model_path, "card_path": card_path, "card": card}

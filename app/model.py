@@ -190,8 +190,14 @@ def group_cv(
     return {"n_splits": splits, "folds": folds, "mean": mean, "oof_pred": oof}
 
 
-def save_model(model: KNNEnergyRegressor, card: dict[str, Any], path: str | Path) -> tuple[Path, Path]:
-    """Save the model (joblib) and its model card (JSON, beside it: `<name>.card.json`)."""
+def save_model(
+    model: KNNEnergyRegressor, card: dict[str, Any], path: str | Path, extras: dict[str, Any] | None = None
+) -> tuple[Path, Path]:
+    """Save the model (joblib) and its model card (JSON, beside it: `<name>.card.json`).
+
+    `extras` (optional) is what prediction-time features need beyond the model (interval quantiles,
+    training workload identities, OOD distance); stored in the joblib only, read by `load_model_extras`.
+    """
     import joblib
 
     from app.features import library_versions
@@ -199,7 +205,10 @@ def save_model(model: KNNEnergyRegressor, card: dict[str, Any], path: str | Path
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     card = {**card, "versions": library_versions(), "created_at": dt.datetime.now(dt.UTC).isoformat()}
-    joblib.dump({"kind": "k8spodpcp-model", "model": model, "card": card, "versions": card["versions"]}, path)
+    payload = {"kind": "k8spodpcp-model", "model": model, "card": card, "versions": card["versions"]}
+    if extras is not None:
+        payload["extras"] = extras
+    joblib.dump(payload, path)
     card_path = card_path_for(path)
     card_path.write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
     return path, card_path
@@ -215,3 +224,11 @@ def load_model(path: str | Path) -> tuple[KNNEnergyRegressor, dict[str, Any]]:
 
     payload = load_artifact(path, "k8spodpcp-model")
     return payload["model"], payload["card"]
+
+
+def load_model_extras(path: str | Path) -> tuple[KNNEnergyRegressor, dict[str, Any], dict[str, Any]]:
+    """`load_model` plus the artifact's `extras` (empty for models saved without them)."""
+    from app.features import load_artifact
+
+    payload = load_artifact(path, "k8spodpcp-model")
+    return payload["model"], payload["card"], dict(payload.get("extras") or {})

@@ -23,10 +23,12 @@ from typing import Any
 
 import numpy as np
 
+from app.energy import horizon_energy
 from app.errors import ArtifactError, InputError
 from app.features import WorkloadEncoder, load_encoder
-from app.model import KNNEnergyRegressor, load_model
+from app.model import KNNEnergyRegressor, load_model_extras
 from app.schema import STEP_SECONDS, InferenceRequest, Prediction
+from app.serving import ServingExtras
 from app.workloads.convert import complete_request
 
 POWER_TARGETS = {"avg_power_w": 1.0, "energy_step_j": 1.0 / STEP_SECONDS}
@@ -67,6 +69,12 @@ def _out_of_range(req: InferenceRequest, source: str, field: str, value: float) 
 class _Cached:
     vector: np.ndarray
     power_w: float
+    low_w: float | None = None
+    high_w: float | None = None
+    out_of_distribution: bool | None = None
+    prior_weight: float | None = None
+    neighbor_dist: np.ndarray | None = None
+    neighbor_idx: np.ndarray | None = None
 
 
 class Predictor:
@@ -78,6 +86,8 @@ class Predictor:
         model: KNNEnergyRegressor,
         card: dict[str, Any],
         cache_size: int = 4096,
+        extras: dict[str, Any] | None = None,
+        pue: float = 1.0,
     ) -> None:
         target = card.get("target", "avg_power_w")
         if target not in POWER_TARGETS:
@@ -97,12 +107,16 @@ class Predictor:
         self._cache: OrderedDict[str, _Cached] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
+        self.pue = pue
+        # interval, explanations, OOD blend: only for artifacts saved with their extras
+        self._serving = ServingExtras.from_extras(extras or {}, model)
 
     @classmethod
-    def load(cls, encoder_path: str | Path, model_path: str | Path, cache_size: int = 4096) -> Predictor:
+    def load(cls, encoder_path: str | Path, model_path: str | Path, cache_size: int = 4096,
+             pue: float = 1.0) -> Predictor:
         encoder = load_encoder(encoder_path)
-        model, card = load_model(model_path)
-        return cls(encoder, model, card, cache_size=cache_size)
+        model, card, extras = load_model_extras(model_path)
+        return cls(encoder, model, card, cache_size=cache_size, extras=extras, pue=pue)
 
     # -- core ----------------------------------------------------------------------------------------
     def _lookup(self, key: str) -> _Cached | None:
@@ -126,6 +140,14 @@ class Predictor:
         missing = [i for i, hit in enumerate(out) if hit is None]
         if missing:
             X = self.encoder.encode([requests[i] for i in missing])
+            if self._serving.active:
+                served = self._serving.query(self.model, X, [requests[i] for i in missing], self._to_watts)
+                for row, (i, s) in enumerate(zip(missing, served, strict=True)):
+                    item = _Cached(X[row], s.power_w, s.low_w, s.high_w, s.out_of_distribution, s.prior_weight,
+                                   s.neighbor_dist, s.neighbor_idx)
+                    out[i] = item
+                    self._store(hashes[i], item)
+                return out  # type: ignore[return-value]
             # one query block of the model's own loop, so the arithmetic is the same as model.predict's
             y = (self.model.predict_unchecked(X) if self._fast else self.model.predict(X)) * self._to_watts
             for row, i in enumerate(missing):
@@ -134,20 +156,65 @@ class Predictor:
                 self._store(hashes[i], item)
         return out  # type: ignore[return-value]
 
-    def predict_many(self, requests: Sequence[InferenceRequest], source: str = "<request>") -> list[Prediction]:
-        """Predict for each request (completed first), batching the ones not in the cache."""
+    def predict_many(
+        self,
+        requests: Sequence[InferenceRequest],
+        source: str = "<request>",
+        *,
+        explain: bool = False,
+        hours: float | None = None,
+        grid_gco2_per_kwh: float | None = None,
+        pue: float | None = None,
+    ) -> list[Prediction]:
+        """Predict for each request (completed first), batching the ones not in the cache.
+
+        Optional: `explain` lists the nearest training workloads (when the model carries them);
+        `hours` adds energy over that horizon (`app.energy`), `grid_gco2_per_kwh` the emissions,
+        `pue` overrides the predictor's PUE.
+        """
+        if hours is not None and not (hours >= 0 and np.isfinite(hours)):
+            raise InputError(f"must be a non-negative number, got {hours}", source=source, field="hours")
+        if grid_gco2_per_kwh is not None and not (grid_gco2_per_kwh >= 0 and np.isfinite(grid_gco2_per_kwh)):
+            raise InputError(f"must be a non-negative number, got {grid_gco2_per_kwh}", source=source,
+                             field="grid_gco2_per_kwh")
         done = [complete_request(r, source) for r in requests]
         for r in done:
             check_numbers(r, source)
         hashes = [r.spec_hash() for r in done]
         results = self._power(done, hashes)
-        return [self._prediction(r, h, c) for r, h, c in zip(done, hashes, results, strict=True)]
+        preds = [self._prediction(r, h, c) for r, h, c in zip(done, hashes, results, strict=True)]
+        if explain or hours is not None:
+            for pred, req, cached in zip(preds, done, results, strict=True):
+                self._extend(pred, req, cached, explain=explain, hours=hours, grid=grid_gco2_per_kwh,
+                             pue=self.pue if pue is None else pue, source=source)
+        return preds
 
-    def predict(self, request: InferenceRequest, source: str = "<request>") -> Prediction:
-        return self.predict_many([request], source)[0]
+    def predict(self, request: InferenceRequest, source: str = "<request>", **options: Any) -> Prediction:
+        """One request; keyword options as for `predict_many`."""
+        return self.predict_many([request], source, **options)[0]
+
+    def _extend(self, pred: Prediction, req: InferenceRequest, cached: _Cached, *, explain: bool,
+                hours: float | None, grid: float | None, pue: float, source: str) -> None:
+        """Fill the explanation and horizon fields (they depend on the call's options: never cached)."""
+        serving = self._serving
+        if explain and serving.active and cached.neighbor_idx is not None:
+            pred.neighbors = serving.neighbors(cached.neighbor_dist, cached.neighbor_idx)  # type: ignore[arg-type]
+        if hours is not None:
+            duration = None
+            if req.workload_kind in ("Job", "CronJob") and serving.active and cached.neighbor_idx is not None:
+                duration = serving.run_duration_s(self.model, cached.vector, cached.neighbor_idx)
+            h = horizon_energy(req, pred.pred_avg_power_w, hours, run_duration_s=duration,
+                               grid_gco2_per_kwh=grid, pue=pue, source=source)
+            pred.hours, pred.pred_energy_j, pred.pred_energy_kwh = h.hours, h.energy_j, h.energy_kwh
+            pred.pred_co2_g = h.co2_g
 
     def _prediction(self, req: InferenceRequest, spec_hash: str, cached: _Cached) -> Prediction:
         power = cached.power_w
+        interval: dict[str, Any] = {}
+        if cached.low_w is not None and self._serving.interval is not None:
+            interval = {"pred_avg_power_w_low": cached.low_w, "pred_avg_power_w_high": cached.high_w,
+                        "interval_level": self._serving.interval.level,
+                        "out_of_distribution": cached.out_of_distribution, "prior_weight": cached.prior_weight}
         return Prediction(
             namespace=req.namespace,
             workload_kind=req.workload_kind,
@@ -158,6 +225,7 @@ class Predictor:
             pred_energy_step_j=power * STEP_SECONDS,
             pred_power_w_total=power * req.replicas,
             model_version=self.model_version,
+            **interval,
         )
 
     def cache_info(self) -> dict[str, int]:

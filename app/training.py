@@ -62,3 +62,65 @@ def train_model(
     }
     card["model_version"] = f"knn-{model_version_for(card)}"
     return model, card
+
+
+def train_tuned_model(
+    rows: pd.DataFrame,
+    target: str = "avg_power_w",
+    *,
+    feature_names: Sequence[str] | None = None,
+    level: float = 0.8,
+    n_splits: int = 5,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """The improved model (`app.tuning`) with what serving needs; returns (model, card, extras).
+
+    The card's `cv` holds the outer group-CV metrics of the same procedure (`app.evaluation`), so
+    the numbers describe models that never saw the validated workloads. Save with
+    `save_model(model, card, path, extras=extras)`.
+    """
+    from app.evaluation import evaluate
+    from app.tuning import feature_blocks, fit_tuned
+
+    if target not in POWER_TARGETS:
+        raise InputError(f"--target must be one of {', '.join(POWER_TARGETS)}, got {target!r}", source="train")
+    rows = rows[rows[target].notna()] if target in rows.columns else rows
+    if len(rows) == 0:
+        raise InputError(f"no rows with a value for {target!r}", source="training rows")
+    dim = len(rows["x"].iloc[0])
+    blocks = feature_blocks(dim, feature_names)
+    ev = evaluate(rows, target, n_splits=n_splits, level=level, blocks=blocks, progress=progress)
+    fit = fit_tuned(rows, target, blocks=blocks, level=level, n_splits=n_splits)
+    w = fit.workloads
+    cols = ("tuned_knn", "mean")
+    card: dict[str, Any] = {
+        "model": type(fit.model).__name__,
+        "params": {k: v for k, v in fit.model.get_params().items() if k != "feature_weights"},
+        "tuned": fit.tuned.best_params_,
+        "target": target,
+        "unit": TARGET_UNITS[target],
+        "rows": len(rows),
+        "groups": len(w),
+        "aggregate": "workload",
+        "feature_dim": int(dim),
+        "cv": {"n_splits": ev.n_splits, "grouped_by": "workload", "folds": ev.fold_params,
+               "mean": {"model": ev.metrics[cols[0]], "baseline_mean": ev.metrics[cols[1]]},
+               "original_knn": ev.metrics["original_knn"], "physics": ev.metrics["physics"]},
+        "interval": fit.interval.to_dict(),
+        "ood_distance": fit.ood_distance,
+        "trained_at": dt.datetime.now(dt.UTC).isoformat(),
+    }
+    card["model_version"] = f"tknn-{model_version_for(card)}"
+    extras: dict[str, Any] = {
+        "interval": fit.interval.to_dict(),
+        "ood_distance": fit.ood_distance,
+        "training_workloads": {
+            "namespace": w["namespace"].astype(str).tolist(),
+            "workload_kind": w["workload_kind"].astype(str).tolist(),
+            "workload_name": w["workload_name"].astype(str).tolist(),
+            "measured_avg_power_w": (w[target].to_numpy(dtype=np.float64) * POWER_TARGETS[target]).tolist(),
+            "duration_s": (w["duration_s"].to_numpy(dtype=np.float64).tolist() if "duration_s" in w.columns
+                           else [float("nan")] * len(w)),
+        },
+    }
+    return fit.model, card, extras

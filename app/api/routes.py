@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import anyio
 import anyio.to_thread
-from fastapi import APIRouter, Body, Request, Response
+from fastapi import APIRouter, Body, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from app.api import examples
@@ -54,6 +54,23 @@ async def _run(offload: bool, fn: Callable[..., T], *args: Any, limiter: Any = N
     return await anyio.to_thread.run_sync(functools.partial(fn, *args), limiter=limiter)
 
 
+ExplainQuery = Annotated[bool, Query(description="List the nearest training workloads (`neighbors`).")]
+HoursQuery = Annotated[float | None, Query(ge=0, allow_inf_nan=False, description="Add energy over this many "
+                       "hours for all replicas (a Job: per run; a CronJob: from its schedule).")]
+GridQuery = Annotated[float | None, Query(ge=0, allow_inf_nan=False, description="Grid carbon intensity, "
+                      "gCO2e/kWh, for `pred_co2_g` (default: the GRID_GCO2_PER_KWH setting).")]
+
+
+def _with_options(fn: Callable[..., T], service: Any, explain: bool, hours: float | None,
+                  grid: float | None) -> Callable[..., T]:
+    """The predictor call with the query options; settings supply the grid intensity and PUE defaults."""
+    if not explain and hours is None:
+        return fn
+    settings = service.settings
+    grid = grid if grid is not None else settings.grid_gco2_per_kwh
+    return functools.partial(fn, explain=explain, hours=hours, grid_gco2_per_kwh=grid, pue=settings.pue)
+
+
 def _slow_encoder(predictor: Predictor) -> bool:
     """SBERT encodes in milliseconds (torch, which releases the GIL): worth the thread pool."""
     return bool(getattr(predictor.encoder, "sbert_dim_", 0))
@@ -91,9 +108,13 @@ async def predict(
     request: Annotated[InferenceRequest, Body(openapi_examples=examples.PREDICT_EXAMPLES)],
     predictor: JsonPredictorDep,
     http: Request,
+    explain: ExplainQuery = False,
+    hours: HoursQuery = None,
+    grid_gco2_per_kwh: GridQuery = None,
 ) -> Response:
     limiter = http.app.state.service.encode_limiter
-    prediction = await _run(_slow_encoder(predictor), predictor.predict, request, "body", limiter=limiter)
+    fn = _with_options(predictor.predict, http.app.state.service, explain, hours, grid_gco2_per_kwh)
+    prediction = await _run(_slow_encoder(predictor), fn, request, "body", limiter=limiter)
     # serialised here, once: FastAPI's response_model would validate the object again first
     return Response(prediction.model_dump_json(exclude_none=True), media_type="application/json")
 
@@ -184,11 +205,12 @@ async def infer_from_yaml(text: YamlTextDep, limits: YamlLimitsDep) -> Conversio
     },
 )
 async def predict_from_yaml(
-    text: YamlTextDep, limits: YamlLimitsDep, predictor: PredictorDep, response: Response, service: ServiceDep
+    text: YamlTextDep, limits: YamlLimitsDep, predictor: PredictorDep, response: Response, service: ServiceDep,
+    explain: ExplainQuery = False, hours: HoursQuery = None, grid_gco2_per_kwh: GridQuery = None,
 ) -> Prediction | MultiPrediction:
     result = await _convert(text, limits)
-    preds = await _run(_slow_encoder(predictor), predictor.predict_many, result.requests, "body",
-                       limiter=service.encode_limiter)
+    fn = _with_options(predictor.predict_many, service, explain, hours, grid_gco2_per_kwh)
+    preds = await _run(_slow_encoder(predictor), fn, result.requests, "body", limiter=service.encode_limiter)
     response.headers["X-Skipped-Documents"] = str(len(result.skipped))
     if len(preds) == 1:
         return preds[0]

@@ -59,6 +59,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     pr.add_argument("--encoder", default=str(s.encoder_path), help="default: %(default)s")
     pr.add_argument("--model", default=str(s.model_path), help="default: %(default)s")
     pr.add_argument("--out", help="write NDJSON here instead of stdout")
+    pr.add_argument("--explain", action="store_true", help="list the nearest training workloads per prediction")
+    pr.add_argument("--hours", type=float, help="add energy over this many hours (a Job: per run; a CronJob: "
+                    "from its schedule)")
+    pr.add_argument("--grid-gco2-per-kwh", type=float, default=s.grid_gco2_per_kwh,
+                    help="grid carbon intensity for pred_co2_g with --hours (default: GRID_GCO2_PER_KWH)")
     pr.set_defaults(func=predict_cmd)
 
 
@@ -146,8 +151,9 @@ def predict_cmd(args: argparse.Namespace) -> int:
     result = read_requests(source)
     for skip in result.skipped:
         print(f"{result.source}: document {skip.document}: skipped: {skip.reason}", file=sys.stderr)
-    predictor = Predictor.load(args.encoder, args.model)
-    preds = predictor.predict_many(result.requests, result.source)
+    predictor = Predictor.load(args.encoder, args.model, pue=get_settings().pue)
+    preds = predictor.predict_many(result.requests, result.source, explain=args.explain, hours=args.hours,
+                                   grid_gco2_per_kwh=args.grid_gco2_per_kwh)
     if args.out:
         with open(args.out, "w", encoding="utf-8") as fh:
             write_ndjson(preds, fh)

@@ -1,0 +1,97 @@
+"""What a trained artifact adds to a bare prediction: interval, explanations, OOD flag and prior blend.
+
+Built from the `extras` saved beside the model (`app.training.train_tuned_model`): the conformal
+interval (`app.conformal`), the training workloads in the model's row order (identity, measured
+power, mean pod duration) and the typical nearest-neighbour distance of the training set. A model
+saved without extras serves exactly as before: `active` is False and nothing here runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from app.conformal import LogInterval
+from app.physics import informative, log_power, physics_power_w
+from app.schema import InferenceRequest, Neighbor
+from app.tuning import blend_prior, prior_weight
+
+EXPLAIN_NEIGHBORS = 5
+"""Training workloads listed by `explain=True` (at least the model's own k)."""
+BATCH_KINDS = ("Job", "CronJob")
+
+
+@dataclass(frozen=True)
+class Served:
+    """Per-request outputs of `ServingExtras.query` (power already in watts, blended when OOD)."""
+
+    power_w: float
+    low_w: float
+    high_w: float
+    out_of_distribution: bool
+    prior_weight: float
+    neighbor_dist: np.ndarray
+    neighbor_idx: np.ndarray
+
+
+@dataclass
+class ServingExtras:
+    interval: LogInterval | None = None
+    ood_distance: float | None = None
+    table: dict[str, list[Any]] = field(default_factory=dict)
+    active: bool = False
+
+    @classmethod
+    def from_extras(cls, extras: dict[str, Any], model: Any) -> ServingExtras:
+        table = extras.get("training_workloads") or {}
+        n_rows = getattr(model, "X_", np.empty((0, 0))).shape[0]
+        ok = bool(extras.get("interval")) and len(table.get("workload_name", [])) == n_rows > 0
+        if not ok:
+            return cls()
+        return cls(interval=LogInterval.from_dict(extras["interval"]), ood_distance=float(extras["ood_distance"]),
+                   table=table, active=True)
+
+    def query(self, model: Any, X: np.ndarray, requests: Sequence[InferenceRequest], to_watts: float) -> list[Served]:
+        """Predict, flag and blend, and bound a batch of encoded requests."""
+        assert self.interval is not None and self.ood_distance is not None
+        k = int(model.n_neighbors_)
+        dist, idx = model.kneighbors_unchecked(X, max(k, EXPLAIN_NEIGHBORS))
+        prior = np.array([physics_power_w(r) for r in requests])
+        if getattr(model, "needs_offset", False):
+            offsets = np.where([informative(r) for r in requests], log_power(prior), np.nan)
+            pred = model.predict_from_neighbors(dist[:, :k], idx[:, :k], offsets)
+        else:
+            pred = model.predict_unchecked(X)
+        pred = np.maximum(pred * to_watts, 0.0)
+        weight = prior_weight(dist[:, 0], self.ood_distance)
+        power = blend_prior(pred, prior, weight)
+        low, high = self.interval.bounds(power)
+        return [Served(float(power[i]), float(low[i]), float(high[i]), bool(weight[i] > 0), float(weight[i]),
+                       dist[i], idx[i]) for i in range(len(requests))]
+
+    def neighbors(self, dist: np.ndarray, idx: np.ndarray) -> list[Neighbor]:
+        t = self.table
+        return [Neighbor(namespace=t["namespace"][j], workload_kind=t["workload_kind"][j],
+                         workload_name=t["workload_name"][j], distance=float(d),
+                         measured_avg_power_w=float(t["measured_avg_power_w"][j]))
+                for d, j in zip(dist, idx, strict=True)]
+
+    def run_duration_s(self, model: Any, vector: np.ndarray, idx: np.ndarray) -> float | None:
+        """Median mean-pod duration of the nearest measured Jobs/CronJobs (the listed neighbours first)."""
+        kinds = np.asarray(self.table["workload_kind"])
+        durations = np.asarray(self.table.get("duration_s", []), dtype=np.float64)
+        if len(durations) != len(kinds):
+            return None
+        batch = np.isin(kinds, BATCH_KINDS) & np.isfinite(durations) & (durations > 0)
+        near = [j for j in idx if batch[j]]
+        if not near:
+            rows = np.flatnonzero(batch)
+            if len(rows) == 0:
+                return None
+            q = model._prepare(vector[None, :])[0]
+            d = np.linalg.norm(model.X_[rows] - q, axis=1)
+            near = list(rows[np.argsort(d, kind="stable")[:EXPLAIN_NEIGHBORS]])
+        return float(np.median(durations[near]))
