@@ -8,9 +8,9 @@ the descriptions: mcpu = millicores (1000 mcpu = 1 vCPU), MiB = 2^20 bytes, W = 
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 SCHEMA_VERSION = "v1"
@@ -118,8 +118,7 @@ class InferenceRequest(BaseModel):
         collector uses it to tell a template change from a status update.
         """
         body = self.model_dump(mode="json", exclude={"namespace", "workload_name", "annotations", "pod_spec"})
-        raw = json.dumps(body, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(raw.encode()).hexdigest()[:16]
+        return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
 
 
 class SkippedDocument(BaseModel):

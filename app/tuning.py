@@ -147,8 +147,10 @@ class PhysicsKNNRegressor(KNNEnergyRegressor):
         return self.predict_from_neighbors(dist, idx, offset)
 
     def predict_from_neighbors(self, dist: np.ndarray, idx: np.ndarray, offset: Any = None) -> np.ndarray:
-        """Prediction from an already computed neighbour search (the predictor reuses its own search)."""
-        check_is_fitted(self)
+        """Prediction from an already computed neighbour search (the predictor reuses its own search).
+
+        Not validated: `dist`/`idx` come from this fitted model's own `kneighbors_unchecked`.
+        """
         targets = self.y_fit_[idx]
         if offset is not None:  # no query prior: the neighbours' measured power as is
             targets = targets + self.offset_scale * pair_shift(_offset(offset, len(idx)), self.offset_[idx])

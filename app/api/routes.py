@@ -8,12 +8,14 @@ big YAML body, the work moves to the thread pool so other requests and `/healthz
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import anyio
 import anyio.to_thread
-from fastapi import APIRouter, Body, Query, Request, Response
+from fastapi import APIRouter, Body, Request, Response
 from fastapi.responses import JSONResponse
 
 from app.api import examples
@@ -54,21 +56,65 @@ async def _run(offload: bool, fn: Callable[..., T], *args: Any, limiter: Any = N
     return await anyio.to_thread.run_sync(functools.partial(fn, *args), limiter=limiter)
 
 
-ExplainQuery = Annotated[bool, Query(description="List the nearest training workloads (`neighbors`).")]
-HoursQuery = Annotated[float | None, Query(ge=0, allow_inf_nan=False, description="Add energy over this many "
-                       "hours for all replicas (a Job: per run; a CronJob: from its schedule).")]
-GridQuery = Annotated[float | None, Query(ge=0, allow_inf_nan=False, description="Grid carbon intensity, "
-                      "gCO2e/kWh, for `pred_co2_g` (default: the GRID_GCO2_PER_KWH setting).")]
+@dataclass(frozen=True)
+class PredictOptions:
+    """The predict endpoints' query options (`?explain=true&hours=H&grid_gco2_per_kwh=G`)."""
+
+    explain: bool = False
+    hours: float | None = None
+    grid_gco2_per_kwh: float | None = None
 
 
-def _with_options(fn: Callable[..., T], service: Any, explain: bool, hours: float | None,
-                  grid: float | None) -> Callable[..., T]:
+NO_OPTIONS = PredictOptions()
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+
+PREDICT_QUERY_PARAMETERS: list[dict[str, Any]] = [
+    {"name": "explain", "in": "query", "required": False, "schema": {"type": "boolean", "default": False},
+     "description": "List the nearest training workloads (`neighbors`)."},
+    {"name": "hours", "in": "query", "required": False, "schema": {"type": "number", "minimum": 0},
+     "description": "Add energy over this many hours for all replicas (a Job: per run; a CronJob: from its "
+                    "schedule)."},
+    {"name": "grid_gco2_per_kwh", "in": "query", "required": False, "schema": {"type": "number", "minimum": 0},
+     "description": "Grid carbon intensity, gCO2e/kWh, for `pred_co2_g` (default: the GRID_GCO2_PER_KWH setting)."},
+]
+"""Documented here and parsed by `predict_options`: FastAPI's per-parameter machinery costs more per
+request than the whole cached prediction, and most requests carry no query string at all."""
+
+
+def _number(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InputError(f"expected a number, got {raw!r}", source="query", field=name) from None
+    if not math.isfinite(value) or value < 0:
+        raise InputError(f"must be a finite number >= 0, got {raw!r}", source="query", field=name)
+    return value
+
+
+def predict_options(request: Request) -> PredictOptions:
+    """Parse the query options; a bad value is a 422 naming the parameter."""
+    if not request.scope.get("query_string"):
+        return NO_OPTIONS
+    q = request.query_params
+    explain = False
+    if "explain" in q:
+        raw = q["explain"].strip().lower()
+        if raw not in _TRUE + _FALSE:
+            raise InputError(f"expected true or false, got {q['explain']!r}", source="query", field="explain")
+        explain = raw in _TRUE
+    hours = _number("hours", q["hours"]) if "hours" in q else None
+    grid = _number("grid_gco2_per_kwh", q["grid_gco2_per_kwh"]) if "grid_gco2_per_kwh" in q else None
+    return PredictOptions(explain, hours, grid)
+
+
+def _with_options(fn: Callable[..., T], service: Any, options: PredictOptions) -> Callable[..., T]:
     """The predictor call with the query options; settings supply the grid intensity and PUE defaults."""
-    if not explain and hours is None:
+    if not options.explain and options.hours is None:
         return fn
     settings = service.settings
-    grid = grid if grid is not None else settings.grid_gco2_per_kwh
-    return functools.partial(fn, explain=explain, hours=hours, grid_gco2_per_kwh=grid, pue=settings.pue)
+    grid = options.grid_gco2_per_kwh if options.grid_gco2_per_kwh is not None else settings.grid_gco2_per_kwh
+    return functools.partial(fn, explain=options.explain, hours=options.hours, grid_gco2_per_kwh=grid,
+                             pue=settings.pue)
 
 
 def _slow_encoder(predictor: Predictor) -> bool:
@@ -95,6 +141,7 @@ async def _convert(text: str, limits: Any) -> ConversionResult:
     response_model=None,
     tags=["predict"],
     summary="Predict power and energy for one InferenceRequest (containers or pod_spec form)",
+    openapi_extra={"parameters": PREDICT_QUERY_PARAMETERS},
     responses={
         200: {
             "model": Prediction,
@@ -108,12 +155,9 @@ async def predict(
     request: Annotated[InferenceRequest, Body(openapi_examples=examples.PREDICT_EXAMPLES)],
     predictor: JsonPredictorDep,
     http: Request,
-    explain: ExplainQuery = False,
-    hours: HoursQuery = None,
-    grid_gco2_per_kwh: GridQuery = None,
 ) -> Response:
     limiter = http.app.state.service.encode_limiter
-    fn = _with_options(predictor.predict, http.app.state.service, explain, hours, grid_gco2_per_kwh)
+    fn = _with_options(predictor.predict, http.app.state.service, predict_options(http))
     prediction = await _run(_slow_encoder(predictor), fn, request, "body", limiter=limiter)
     # serialised here, once: FastAPI's response_model would validate the object again first
     return Response(prediction.model_dump_json(exclude_none=True), media_type="application/json")
@@ -179,7 +223,7 @@ async def infer_from_yaml(text: YamlTextDep, limits: YamlLimitsDep) -> Conversio
     "workloads** give a `MultiPrediction`: `predictions` (one per workload, in document order, none dropped), "
     "`skipped` (documents that held no workload, with the reason) and `pred_power_w_total` (W, all workloads). "
     "Tell the shapes apart by the `predictions` key.",
-    openapi_extra=YAML_BODY,
+    openapi_extra={**YAML_BODY, "parameters": PREDICT_QUERY_PARAMETERS},
     responses={
         200: {
             "description": "A `Prediction` for one workload, a `MultiPrediction` for several.",
@@ -206,10 +250,10 @@ async def infer_from_yaml(text: YamlTextDep, limits: YamlLimitsDep) -> Conversio
 )
 async def predict_from_yaml(
     text: YamlTextDep, limits: YamlLimitsDep, predictor: PredictorDep, response: Response, service: ServiceDep,
-    explain: ExplainQuery = False, hours: HoursQuery = None, grid_gco2_per_kwh: GridQuery = None,
+    http: Request,
 ) -> Prediction | MultiPrediction:
     result = await _convert(text, limits)
-    fn = _with_options(predictor.predict_many, service, explain, hours, grid_gco2_per_kwh)
+    fn = _with_options(predictor.predict_many, service, predict_options(http))
     preds = await _run(_slow_encoder(predictor), fn, result.requests, "body", limiter=service.encode_limiter)
     response.headers["X-Skipped-Documents"] = str(len(result.skipped))
     if len(preds) == 1:
