@@ -210,11 +210,14 @@ class Predictor:
 
     def _prediction(self, req: InferenceRequest, spec_hash: str, cached: _Cached) -> Prediction:
         power = cached.power_w
-        interval: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
         if cached.low_w is not None and self._serving.interval is not None:
-            interval = {"pred_avg_power_w_low": cached.low_w, "pred_avg_power_w_high": cached.high_w,
+            extra = {"pred_avg_power_w_low": cached.low_w, "pred_avg_power_w_high": cached.high_w,
                         "interval_level": self._serving.interval.level,
                         "out_of_distribution": cached.out_of_distribution, "prior_weight": cached.prior_weight}
+        if cached.neighbor_idx is not None and self._serving.active:
+            cpu, mem = self._serving.usage(cached.neighbor_idx, int(self.model.n_neighbors_))
+            extra.update({k: v for k, v in (("pred_cpu_cores", cpu), ("pred_mem_bytes", mem)) if v is not None})
         return Prediction(
             namespace=req.namespace,
             workload_kind=req.workload_kind,
@@ -225,7 +228,7 @@ class Predictor:
             pred_energy_step_j=power * STEP_SECONDS,
             pred_power_w_total=power * req.replicas,
             model_version=self.model_version,
-            **interval,
+            **extra,
         )
 
     def cache_info(self) -> dict[str, int]:

@@ -79,6 +79,23 @@ class ServingExtras:
                          measured_avg_power_w=float(t["measured_avg_power_w"][j]))
                 for d, j in zip(dist, idx, strict=True)]
 
+    def usage(self, idx: np.ndarray, k: int) -> tuple[float | None, float | None]:
+        """Predicted CPU cores and memory bytes per pod: the mean measured usage of the k nearest workloads.
+
+        This is a k-NN regressor fitted on the usage labels, sharing the power model's neighbour
+        search; absent when the training labels had no usage columns.
+        """
+        out: list[float | None] = []
+        for col in ("cpu_cores_used", "mem_bytes_used"):
+            values = self.table.get(col)
+            if not values:
+                out.append(None)
+                continue
+            picked = np.asarray([values[j] for j in idx[:k]], dtype=np.float64)
+            picked = picked[np.isfinite(picked)]
+            out.append(float(picked.mean()) if len(picked) else None)
+        return out[0], out[1]
+
     def run_duration_s(self, model: Any, vector: np.ndarray, idx: np.ndarray) -> float | None:
         """Median mean-pod duration of the nearest measured Jobs/CronJobs (the listed neighbours first)."""
         kinds = np.asarray(self.table["workload_kind"])

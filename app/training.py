@@ -80,7 +80,7 @@ def train_tuned_model(
     `save_model(model, card, path, extras=extras)`.
     """
     from app.evaluation import evaluate
-    from app.tuning import feature_blocks, fit_tuned
+    from app.tuning import USAGE_TARGETS, feature_blocks, fit_tuned
 
     if target not in POWER_TARGETS:
         raise InputError(f"--target must be one of {', '.join(POWER_TARGETS)}, got {target!r}", source="train")
@@ -121,6 +121,8 @@ def train_tuned_model(
             "measured_avg_power_w": (w[target].to_numpy(dtype=np.float64) * POWER_TARGETS[target]).tolist(),
             "duration_s": (w["duration_s"].to_numpy(dtype=np.float64).tolist() if "duration_s" in w.columns
                            else [float("nan")] * len(w)),
+            # usage targets (when the labels carry them): predicted as the neighbours' mean usage
+            **{col: w[col].to_numpy(dtype=np.float64).tolist() for col in USAGE_TARGETS if col in w.columns},
         },
     }
     return fit.model, card, extras

@@ -312,14 +312,19 @@ OOD_QUANTILE = 0.95
 """The training set's "typical" nearest-neighbour distance: this quantile of leave-one-out distances."""
 
 
+USAGE_TARGETS = ("cpu_cores_used", "mem_bytes_used")
+"""Usage label columns (cAdvisor, or the simulator) the model also predicts, from the same neighbours."""
+
+
 def workload_rows(rows: Any, target: str) -> Any:
     """One row per workload: mean target (the measured value explanations show), mean duration, pod rows."""
     import pandas as pd
 
     have = rows[rows[target].notna()]
     agg: dict[str, Any] = {target: "mean", "x": "first", "request_json": "first"}
-    if "duration_s" in have.columns:
-        agg["duration_s"] = "mean"
+    for extra in ("duration_s", *USAGE_TARGETS):
+        if extra in have.columns:
+            agg[extra] = "mean"
     out = have.groupby(KEY_COLUMNS, as_index=False, sort=True).agg(agg)
     out["rows"] = have.groupby(KEY_COLUMNS, sort=True).size().to_numpy()
     return pd.DataFrame(out)
