@@ -37,17 +37,21 @@ def _looks_like_ndjson(text: str) -> bool:
 
 
 def requests_from_ndjson(text: str, source: str) -> ConversionResult:
-    out: list[InferenceRequest] = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            out.append(InferenceRequest.model_validate_json(line))
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            field = ".".join(str(p) for p in err["loc"]) or "<line>"
-            raise InputError(err["msg"], source=source, document=lineno, field=field) from None
+    out = [_validated(line, source, lineno) for lineno, line in enumerate(text.splitlines(), start=1)
+           if line.strip()]
     return ConversionResult(source=source, requests=out)
+
+
+def _validated(item: str | dict[str, Any], source: str, document: int) -> InferenceRequest:
+    """One InferenceRequest from a JSON line or a parsed object; a schema error names the field."""
+    try:
+        if isinstance(item, str):
+            return InferenceRequest.model_validate_json(item)
+        return InferenceRequest.model_validate(item)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "<object>"
+        raise InputError(err["msg"], source=source, document=document, field=field) from None
 
 
 def _json_requests(text: str, source: str) -> ConversionResult | None:
@@ -59,14 +63,7 @@ def _json_requests(text: str, source: str) -> ConversionResult | None:
     items = data if isinstance(data, list) else [data]
     if not items or not all(isinstance(i, dict) and "workload_kind" in i for i in items):
         return None
-    out = []
-    for index, item in enumerate(items, start=1):
-        try:
-            out.append(InferenceRequest.model_validate(item))
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            field = ".".join(str(p) for p in err["loc"]) or "<object>"
-            raise InputError(err["msg"], source=source, document=index, field=field) from None
+    out = [_validated(item, source, index) for index, item in enumerate(items, start=1)]
     return ConversionResult(source=source, requests=out)
 
 

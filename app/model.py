@@ -47,12 +47,7 @@ class KNNEnergyRegressor(RegressorMixin, BaseEstimator):
 
     def fit(self, X: Any, y: Any) -> KNNEnergyRegressor:
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
-        if not isinstance(self.n_neighbors, int | np.integer) or self.n_neighbors < 1:
-            raise ValueError(f"n_neighbors must be a positive integer, got {self.n_neighbors!r}")
-        if self.weights not in ("uniform", "distance"):
-            raise ValueError(f"weights must be 'uniform' or 'distance', got {self.weights!r}")
-        if self.metric not in ("euclidean", "cosine"):
-            raise ValueError(f"metric must be 'euclidean' or 'cosine', got {self.metric!r}")
+        self._check_params()
         y = np.asarray(y, dtype=np.float64)
         if self.log_target and np.any(y < 0):
             raise ValueError("log_target=True needs a non-negative target")
@@ -62,6 +57,15 @@ class KNNEnergyRegressor(RegressorMixin, BaseEstimator):
         self.y_fit_ = np.log1p(y) if self.log_target else y
         self.n_neighbors_ = min(int(self.n_neighbors), X.shape[0])
         return self
+
+    def _check_params(self) -> None:
+        """Parameters are validated at fit time, as scikit-learn estimators do."""
+        if not isinstance(self.n_neighbors, int | np.integer) or self.n_neighbors < 1:
+            raise ValueError(f"n_neighbors must be a positive integer, got {self.n_neighbors!r}")
+        if self.weights not in ("uniform", "distance"):
+            raise ValueError(f"weights must be 'uniform' or 'distance', got {self.weights!r}")
+        if self.metric not in ("euclidean", "cosine"):
+            raise ValueError(f"metric must be 'euclidean' or 'cosine', got {self.metric!r}")
 
     def _prepare(self, X: np.ndarray) -> np.ndarray:
         if self.metric == "cosine":

@@ -112,12 +112,7 @@ class PhysicsKNNRegressor(KNNEnergyRegressor):
 
     def fit(self, X: Any, y: Any, offset: Any = None) -> PhysicsKNNRegressor:
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
-        if not isinstance(self.n_neighbors, int | np.integer) or self.n_neighbors < 1:
-            raise ValueError(f"n_neighbors must be a positive integer, got {self.n_neighbors!r}")
-        if self.weights not in ("uniform", "distance"):
-            raise ValueError(f"weights must be 'uniform' or 'distance', got {self.weights!r}")
-        if self.metric not in ("euclidean", "cosine"):
-            raise ValueError(f"metric must be 'euclidean' or 'cosine', got {self.metric!r}")
+        self._check_params()
         y = np.asarray(y, dtype=np.float64)
         if np.any(y < 0):
             raise ValueError("PhysicsKNNRegressor needs a non-negative target")
