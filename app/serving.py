@@ -8,6 +8,7 @@ saved without extras serves exactly as before: `active` is False and nothing her
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from app.conformal import LogInterval
-from app.physics import informative, log_power, physics_power_w
+from app.physics import MIN_POWER_W, informative, log_power, physics_power_w
 from app.schema import InferenceRequest, Neighbor
 from app.tuning import blend_prior, prior_weight
 
@@ -59,6 +60,8 @@ class ServingExtras:
         assert self.interval is not None and self.ood_distance is not None
         k = int(model.n_neighbors_)
         dist, idx = model.kneighbors_unchecked(X, max(k, EXPLAIN_NEIGHBORS))
+        if len(requests) == 1 and getattr(model, "needs_offset", False):
+            return [self._query_one(model, dist[0], idx[0], requests[0], to_watts, k)]
         prior = np.array([physics_power_w(r) for r in requests])
         if getattr(model, "needs_offset", False):
             offsets = np.where([informative(r) for r in requests], log_power(prior), np.nan)
@@ -71,6 +74,46 @@ class ServingExtras:
         low, high = self.interval.bounds(power)
         return [Served(float(power[i]), float(low[i]), float(high[i]), bool(weight[i] > 0), float(weight[i]),
                        dist[i], idx[i]) for i in range(len(requests))]
+
+    def _query_one(self, model: Any, dist: np.ndarray, idx: np.ndarray, request: InferenceRequest,
+                   to_watts: float, k: int) -> Served:
+        """`query` for one request in scalar arithmetic: the API's per-request path.
+
+        The same formulas as the batch path (`predict_from_neighbors`, `pair_shift`,
+        `neighbor_average`, `prior_weight`, `blend_prior`, `LogInterval.bounds`), on Python floats:
+        for one row, each numpy call costs more than its arithmetic. Tests compare both paths.
+        """
+        assert self.interval is not None and self.ood_distance is not None
+        prior = physics_power_w(request)
+        offset = math.log(max(prior, MIN_POWER_W)) if informative(request) else math.nan
+        near = idx[:k].tolist()
+        d = dist[:k].tolist()
+        targets = model.y_fit_[near].tolist()
+        if math.isfinite(offset):
+            scale = float(model.offset_scale)
+            for j, n in enumerate(near):
+                shift = offset - float(model.offset_[n])
+                if math.isfinite(shift):
+                    targets[j] += scale * shift
+        if model.weights == "distance":
+            exact = [j for j, dj in enumerate(d) if dj == 0.0]
+            if exact:
+                avg = sum(targets[j] for j in exact) / len(exact)
+            else:
+                w = [1.0 / dj for dj in d]
+                avg = sum(wj * tj for wj, tj in zip(w, targets, strict=True)) / sum(w)
+        else:
+            avg = sum(targets) / len(targets)
+        pred = max(math.exp(avg) * to_watts, 0.0)
+        nearest, typical = float(dist[0]), self.ood_distance
+        if not math.isfinite(typical) or typical <= 0:
+            weight = (1.0 if nearest > 0 else 0.0) if typical == 0 else 0.0
+        else:
+            weight = 1.0 - typical / nearest if nearest > typical else 0.0
+        power = math.exp((1.0 - weight) * math.log(max(pred, MIN_POWER_W))
+                         + weight * math.log(max(prior, MIN_POWER_W)))
+        low, high = power * math.exp(self.interval.q_low), power * math.exp(self.interval.q_high)
+        return Served(power, low, high, weight > 0, weight, dist, idx)
 
     def neighbors(self, dist: np.ndarray, idx: np.ndarray) -> list[Neighbor]:
         t = self.table
@@ -86,14 +129,11 @@ class ServingExtras:
         search; absent when the training labels had no usage columns.
         """
         out: list[float | None] = []
+        near = idx[:k].tolist()
         for col in ("cpu_cores_used", "mem_bytes_used"):
             values = self.table.get(col)
-            if not values:
-                out.append(None)
-                continue
-            picked = np.asarray([values[j] for j in idx[:k]], dtype=np.float64)
-            picked = picked[np.isfinite(picked)]
-            out.append(float(picked.mean()) if len(picked) else None)
+            picked = [v for v in (values[j] for j in near) if math.isfinite(v)] if values else []
+            out.append(sum(picked) / len(picked) if picked else None)
         return out[0], out[1]
 
     def run_duration_s(self, model: Any, vector: np.ndarray, idx: np.ndarray) -> float | None:
