@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
+from tests.processes import running
 
 
 def build_tsdb(openmetrics: Path, data_dir: Path, promtool: str = "promtool") -> Path:
@@ -33,36 +32,12 @@ def run_prometheus(data_dir: Path, port: int, prometheus: str = "prometheus",
     """Start Prometheus on 127.0.0.1:`port` over `data_dir`, wait for /-/ready, yield its URL, stop it."""
     cfg = data_dir.parent / f"prometheus-{port}.yml"
     cfg.write_text("global:\n  scrape_interval: 1h\nscrape_configs: []\n")
-    log = open(data_dir.parent / f"prometheus-{port}.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [prometheus, f"--config.file={cfg}", f"--storage.tsdb.path={data_dir}",
-         "--storage.tsdb.retention.time=100y", f"--web.listen-address=127.0.0.1:{port}",
-         "--query.max-samples=200000000"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"prometheus exited with {proc.returncode}; see {log.name}")
-            try:
-                if httpx.get(url + "/-/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"prometheus not ready after {timeout_s:g}s; see {log.name}")
-            time.sleep(0.2)
+    cmd = [prometheus, f"--config.file={cfg}", f"--storage.tsdb.path={data_dir}",
+           "--storage.tsdb.retention.time=100y", f"--web.listen-address=127.0.0.1:{port}",
+           "--query.max-samples=200000000"]
+    with running(cmd, url + "/-/ready", data_dir.parent / f"prometheus-{port}.log", timeout_s=timeout_s):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 def copy_tree(src: Path, dst: Path) -> Path:

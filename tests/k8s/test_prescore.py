@@ -12,12 +12,10 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 
@@ -26,6 +24,7 @@ from app.workloads.convert import requests_from_yaml
 from tests.conftest import EXAMPLES, REPO, free_port, need_binary
 from tests.k8s.manifests import container_env, find
 from tests.k8s.test_dockerfile import ENTRYPOINT, clean_env, healthcheck_argv
+from tests.processes import running
 
 pytestmark = pytest.mark.server
 
@@ -82,31 +81,11 @@ def api(tiny_artifacts: tuple[Path, Path], tmp_path_factory: pytest.TempPathFact
     assert enc.parent == model.parent and (enc.name, model.name) == ("encoder.joblib", "knn_energy.joblib")
     port = free_port()
     log = tmp_path_factory.mktemp("api") / "server.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sh, str(ENTRYPOINT), sys.executable, "-m", "app", "serve", "--host", "127.0.0.1", "--port", str(port),
-             "--no-access-log"],
-            cwd=REPO, env=clean_env(ARTIFACTS_DIR=str(enc.parent)), stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, f"server exited: {log.read_text()}"
-            assert time.monotonic() < deadline, f"/readyz not 200 in 90 s: {log.read_text()}"
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
+    cmd = [sh, str(ENTRYPOINT), sys.executable, "-m", "app", "serve", "--host", "127.0.0.1", "--port", str(port),
+           "--no-access-log"]
+    with running(cmd, f"{base}/readyz", log, env=clean_env(ARTIFACTS_DIR=str(enc.parent)), cwd=REPO):
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture
