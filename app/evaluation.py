@@ -11,7 +11,9 @@ Predictors (all see exactly the same folds and are scored on the same validation
   training fold), with a conformal interval calibrated on the inner out-of-fold residuals.
 
 Metrics over all out-of-fold rows pooled: MAE, MAPE, median APE, R², and for predictors with
-intervals the coverage and the median width relative to the prediction.
+intervals the coverage and the median width relative to the prediction. Coverage is given per pod
+(every row weighs 1) and per workload (each workload's rows weigh 1 in total: the chance that a new
+workload's pod falls in its interval, what the calibration aims at).
 """
 
 from __future__ import annotations
@@ -138,6 +140,7 @@ def evaluate(
     low, high = oof["tuned_knn_low"].to_numpy(), oof["tuned_knn_high"].to_numpy()
     pred = oof["tuned_knn"].to_numpy()
     metrics["tuned_knn"]["coverage"] = coverage(y, low, high)
+    metrics["tuned_knn"]["coverage_per_workload"] = coverage(y, low, high, groups=groups)
     metrics["tuned_knn"]["median_rel_width"] = float(np.median((high - low) / np.maximum(pred, 1e-12)))
     metrics["tuned_knn"]["mean_width_w"] = float(np.mean(high - low))
     return Evaluation(target=target, level=level, n_splits=splits, rows=len(rows), workloads=n_groups, oof=oof,

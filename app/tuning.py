@@ -365,7 +365,9 @@ def fit_tuned(
     """Aggregate per workload, tune by group CV, calibrate the interval on per-row out-of-fold residuals.
 
     Calibration residuals are `log(row's measured) − log(its workload's out-of-fold prediction)` over
-    the rows as given (per pod or per step), so the interval covers single pods, not workload means.
+    the rows as given (per pod or per step), so the interval covers single pods, not workload means;
+    each workload's rows weigh 1 in total (`app.conformal`), so the interval is calibrated for a new
+    workload, whatever number of pods the training workloads happened to run.
     """
     from app.conformal import calibrate, log_residuals
     from app.physics import prior_offsets
@@ -379,12 +381,13 @@ def fit_tuned(
     tuned = TunedPhysicsKNN(k_grid=k_grid, block_grid=block_grid, blocks=blocks, n_splits=n_splits)
     tuned.fit(X, y, offset=offset)
     model = tuned.best_estimator_
-    keyed = w[KEY_COLUMNS].assign(_oof=tuned.oof_pred_)
+    keyed = w[KEY_COLUMNS].assign(_oof=tuned.oof_pred_, _group=np.arange(len(w)))
     per_row = rows[rows[target].notna()][[*KEY_COLUMNS, target]].merge(keyed, on=KEY_COLUMNS, how="left")
     residuals = log_residuals(per_row[target].to_numpy(dtype=np.float64), per_row["_oof"].to_numpy(dtype=np.float64))
-    if len(residuals) == 0:  # too few workloads to cross-validate: in-sample residuals, flagged in the card
-        residuals = log_residuals(y, model.predict(X, offset=offset))  # pragma: no cover
-    interval = calibrate(residuals, level)
+    groups = per_row["_group"].to_numpy()
+    if not np.isfinite(residuals).any():  # too few workloads to cross-validate: in-sample residuals
+        residuals, groups = log_residuals(y, model.predict(X, offset=offset)), np.arange(len(y))  # pragma: no cover
+    interval = calibrate(residuals, level, groups=groups)
     nn = nearest_neighbor_distances(model)
     finite = nn[np.isfinite(nn)]
     ood = float(np.quantile(finite, OOD_QUANTILE)) if len(finite) else float("inf")

@@ -64,7 +64,8 @@ def evaluate_cmd(args: argparse.Namespace) -> int:
     paths = write_report(ev, args.out)
     for name in ("mean", "physics", "original_knn", "tuned_knn"):
         m = ev.metrics[name]
-        extra = f" coverage={m['coverage']:.1%}" if "coverage" in m else ""
+        extra = (f" coverage={m['coverage_per_workload']:.1%} per workload, {m['coverage']:.1%} per pod"
+                 if "coverage" in m else "")
         _say(f"{name:13s} MAE={m['mae']:.3f} MAPE={m['mape']:.1f}% median APE={m['median_ape']:.1f}% "
              f"R2={m['r2']:.3f}{extra}")
     _say(f"tuned/original median APE: {ev.ratio():.2f}")
