@@ -14,6 +14,7 @@ request and a DataFrame or a generic vectoriser call costs more than the whole p
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import zlib
@@ -58,17 +59,56 @@ def image_tokens(image: str) -> list[str]:
     return out
 
 
+def container_tokens(image: str, words: Sequence[str]) -> list[str]:
+    """Tokens of one container: its image, then its command and args words."""
+    out = image_tokens(image)
+    for word in words:
+        out += [f"cmd:{t}" for t in _TOKEN.findall(word.lower())]
+    return out
+
+
+def label_tokens(key: str, value: str) -> list[str]:
+    return [f"lk:{key.lower()}", *(f"lv:{t}" for t in _TOKEN.findall(value.lower()))]
+
+
 def request_tokens(req: InferenceRequest) -> list[str]:
     """The bag of tokens the hashed text block is built from."""
     out: list[str] = []
     for c in req.containers:
-        out += image_tokens(c.image)
-        for word in (*c.command, *c.args):
-            out += [f"cmd:{t}" for t in _TOKEN.findall(word.lower())]
+        out += container_tokens(c.image, (*c.command, *c.args))
     for key, value in req.labels.items():
-        out.append(f"lk:{key.lower()}")
-        out += [f"lv:{t}" for t in _TOKEN.findall(value.lower())]
+        out += label_tokens(key, value)
     out += [f"vol:{v.lower()}" for v in req.volume_types]
+    return out
+
+
+def _crc(tokens: list[str]) -> tuple[int, ...]:
+    return tuple(zlib.crc32(t.encode()) for t in tokens)
+
+
+@functools.lru_cache(maxsize=8192)
+def _container_hashes(image: str, words: tuple[str, ...]) -> tuple[int, ...]:
+    return _crc(container_tokens(image, words))
+
+
+@functools.lru_cache(maxsize=8192)
+def _label_hashes(key: str, value: str) -> tuple[int, ...]:
+    return _crc(label_tokens(key, value))
+
+
+def request_token_hashes(req: InferenceRequest) -> list[int]:
+    """`crc32` of each of `request_tokens(req)`, in order, memoised per container and per label.
+
+    Sidecars, base images and label keys repeat across a cluster's workloads: tokenising each
+    distinct container or label once (bounded LRU) takes the tokenizer off the per-request path
+    for them, while a container seen for the first time costs the full tokenisation.
+    """
+    out: list[int] = []
+    for c in req.containers:
+        out += _container_hashes(c.image, (*c.command, *c.args))
+    for key, value in req.labels.items():
+        out += _label_hashes(key, value)
+    out += _crc([f"vol:{v.lower()}" for v in req.volume_types])
     return out
 
 
@@ -215,12 +255,38 @@ class WorkloadEncoder(TransformerMixin, BaseEstimator):
             emb = self._embedder = SbertEmbedder(self.sbert_model_path_)
         return emb
 
-    def transform_one(self, req: InferenceRequest) -> np.ndarray:
-        """Encode a single request: the API's hot path, kept free of per-call library overhead."""
-        return self.encode([req])[0]
-
     def transform(self, X: Sequence[InferenceRequest]) -> np.ndarray:
         return self.encode(X)
+
+    def _categorical_slots(self, req: InferenceRequest) -> list[int]:
+        """Positions, within the categorical block, of the request's known category values."""
+        slots = []
+        for field in CATEGORICAL:
+            value = getattr(req, field)
+            idx = self.cat_index_[field].get(str(value)) if value is not None else None
+            if idx is not None:
+                slots.append(self.cat_offsets_[field] + idx)
+        return slots
+
+    def _text_row(self, req: InferenceRequest) -> list[float]:
+        """The hashed token bag, L2-normalised and scaled by `text_weight` (all zeros without tokens).
+
+        Plain floats over the touched buckets only (a spec has tens of tokens, the block 128
+        buckets). The counts are small integers, so the squared norm is exact in any order and a
+        row is the same bit for bit whether it is encoded alone or in a batch.
+        """
+        dim = self.text_dim
+        counts: dict[int, float] = {}
+        for h in request_token_hashes(req):
+            slot = h % dim
+            counts[slot] = counts.get(slot, 0.0) + (1.0 if (h >> 31) == 0 else -1.0)
+        acc = [0.0] * dim
+        norm = math.sqrt(sum(c * c for c in counts.values()))
+        if norm > 0:
+            scale = self.text_weight / norm
+            for slot, c in counts.items():
+                acc[slot] = c * scale
+        return acc
 
     def encode(self, X: Sequence[InferenceRequest]) -> np.ndarray:
         """`transform` without scikit-learn's set_output wrapper (a per-call cost the predictor skips)."""
@@ -232,28 +298,36 @@ class WorkloadEncoder(TransformerMixin, BaseEstimator):
         out[:, :nn] = (raw - self.num_mean_) / self.num_scale_ * (self.numeric_weight / math.sqrt(nn))
         cat_w = self.categorical_weight / math.sqrt(len(CATEGORICAL))
         text_start = nn + self.n_categorical_
-        dim = self.text_dim
         for i, req in enumerate(X):
-            for field in CATEGORICAL:
-                value = getattr(req, field)
-                idx = self.cat_index_[field].get(str(value)) if value is not None else None
-                if idx is not None:
-                    out[i, nn + self.cat_offsets_[field] + idx] = cat_w
-            tokens = request_tokens(req)
-            if tokens:
-                acc = [0.0] * dim  # plain floats: cheaper per token than numpy scalar updates, same sums
-                for tok in tokens:
-                    h = zlib.crc32(tok.encode())
-                    acc[h % dim] += 1.0 if (h >> 31) == 0 else -1.0
-                row = out[i, text_start : text_start + dim]
-                row[:] = acc
-                norm = float(np.sqrt(row @ row))
-                if norm > 0:
-                    row *= self.text_weight / norm
+            for slot in self._categorical_slots(req):
+                out[i, nn + slot] = cat_w
+            out[i, text_start : text_start + self.text_dim] = self._text_row(req)
         if self.sbert_dim_:
             emb = self._embedder_or_load().encode([request_text(r) for r in X])
-            out[:, text_start + dim :] = emb * self.sbert_weight
+            out[:, text_start + self.text_dim :] = emb * self.sbert_weight
         return out
+
+    def encode_one(self, req: InferenceRequest) -> np.ndarray:
+        """`encode([req])[0]`, bit for bit, in Python floats and one array conversion.
+
+        For one request each numpy call costs more than its arithmetic; the operations and their
+        order are those of `encode`, so the floats are identical (a test checks).
+        """
+        self._check_fitted()
+        nn = len(NUMERIC)
+        factor = self.numeric_weight / math.sqrt(nn)
+        row = [(r - m) / s * factor for r, m, s in zip(numeric_row(req), self.num_mean_.tolist(),
+                                                       self.num_scale_.tolist(), strict=True)]
+        cats = [0.0] * self.n_categorical_
+        cat_w = self.categorical_weight / math.sqrt(len(CATEGORICAL))
+        for slot in self._categorical_slots(req):
+            cats[slot] = cat_w
+        row += cats
+        row += self._text_row(req)
+        if self.sbert_dim_:
+            emb = self._embedder_or_load().encode([request_text(req)])[0] * self.sbert_weight
+            return np.concatenate([np.array(row), emb])
+        return np.array(row)
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()

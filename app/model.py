@@ -96,17 +96,35 @@ class KNNEnergyRegressor(RegressorMixin, BaseEstimator):
             else:
                 d = np.einsum("ij,ij->i", q, q)[:, None] - 2.0 * (q @ self.X_.T) + self.sq_norms_[None, :]
             np.maximum(d, 0.0, out=d)
-            if k < d.shape[1]:
-                part = np.argpartition(d, k - 1, axis=1)[:, :k]
-            else:
-                part = np.tile(np.arange(d.shape[1]), (d.shape[0], 1))
-            rows = np.arange(d.shape[0])[:, None]
-            order = np.argsort(d[rows, part], axis=1, kind="stable")
-            idx[start : start + len(q)] = part[rows, order]
-            dist[start : start + len(q)] = d[rows, part[rows, order]]
+            near = np.argsort(d, axis=1, kind="stable")[:, :k]  # ties: the lower training row first
+            idx[start : start + len(q)] = near
+            dist[start : start + len(q)] = np.take_along_axis(d, near, axis=1)
         if self.metric == "euclidean":
             dist = np.sqrt(dist)
         return dist, idx
+
+    def kneighbors_one(self, x: np.ndarray, n_neighbors: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """`kneighbors_unchecked` for one 1-D row: the same arithmetic in fewer numpy calls.
+
+        The distance row is the batch path's, operation for operation (`qq − 2·g + sq` computed
+        in place as `(−2·g + qq) + sq`, the same number in IEEE arithmetic), and both select with
+        a stable sort (ties: the lower training row first). Only BLAS may round a one-row product
+        in the last bit differently from a many-row one; a test checks both paths agree.
+        """
+        k = min(n_neighbors or self.n_neighbors_, self.X_.shape[0])
+        q = self._prepare(x[None, :])
+        d = (q @ self.X_.T)[0]
+        if self.metric == "cosine":
+            d *= -1.0
+            d += 1.0
+        else:
+            d *= -2.0
+            d += np.einsum("ij,ij->i", q, q)[0]
+            d += self.sq_norms_
+        np.maximum(d, 0.0, out=d)
+        idx = np.argsort(d, kind="stable")[:k]
+        dist = d[idx]
+        return (np.sqrt(dist) if self.metric == "euclidean" else dist), idx
 
     def predict(self, X: Any) -> np.ndarray:
         check_is_fitted(self)

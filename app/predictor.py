@@ -14,6 +14,7 @@ the field, before they reach the encoder.
 from __future__ import annotations
 
 import hashlib
+import math
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -172,11 +173,7 @@ class Predictor:
         `hours` adds energy over that horizon (`app.energy`), `grid_gco2_per_kwh` the emissions,
         `pue` overrides the predictor's PUE.
         """
-        if hours is not None and not (hours >= 0 and np.isfinite(hours)):
-            raise InputError(f"must be a non-negative number, got {hours}", source=source, field="hours")
-        if grid_gco2_per_kwh is not None and not (grid_gco2_per_kwh >= 0 and np.isfinite(grid_gco2_per_kwh)):
-            raise InputError(f"must be a non-negative number, got {grid_gco2_per_kwh}", source=source,
-                             field="grid_gco2_per_kwh")
+        _check_options(hours, grid_gco2_per_kwh, source)
         done = [complete_request(r, source) for r in requests]
         for r in done:
             check_numbers(r, source)
@@ -189,9 +186,43 @@ class Predictor:
                              pue=self.pue if pue is None else pue, source=source)
         return preds
 
-    def predict(self, request: InferenceRequest, source: str = "<request>", **options: Any) -> Prediction:
-        """One request; keyword options as for `predict_many`."""
-        return self.predict_many([request], source, **options)[0]
+    def predict(
+        self,
+        request: InferenceRequest,
+        source: str = "<request>",
+        *,
+        explain: bool = False,
+        hours: float | None = None,
+        grid_gco2_per_kwh: float | None = None,
+        pue: float | None = None,
+    ) -> Prediction:
+        """One request, options as for `predict_many`: the API's path, with no per-call lists or batches.
+
+        The same steps and arithmetic as `predict_many` (a test compares both on every example).
+        """
+        _check_options(hours, grid_gco2_per_kwh, source)
+        req = complete_request(request, source)
+        check_numbers(req, source)
+        spec_hash = req.spec_hash()
+        cached = self._lookup(spec_hash)
+        if cached is None:
+            cached = self._miss_one(req)
+            self._store(spec_hash, cached)
+        pred = self._prediction(req, spec_hash, cached)
+        if explain or hours is not None:
+            self._extend(pred, req, cached, explain=explain, hours=hours, grid=grid_gco2_per_kwh,
+                         pue=self.pue if pue is None else pue, source=source)
+        return pred
+
+    def _miss_one(self, req: InferenceRequest) -> _Cached:
+        x = self.encoder.encode_one(req)
+        if self._serving.active:
+            s = self._serving.query_one(self.model, x, req, self._to_watts)
+            return _Cached(x, s.power_w, s.low_w, s.high_w, s.out_of_distribution, s.prior_weight, s.neighbor_dist,
+                           s.neighbor_idx)
+        X = x[None, :]
+        y = self.model.predict_unchecked(X) if self._fast else self.model.predict(X)
+        return _Cached(x, float(max(y[0] * self._to_watts, 0.0)))
 
     def _extend(self, pred: Prediction, req: InferenceRequest, cached: _Cached, *, explain: bool,
                 hours: float | None, grid: float | None, pue: float, source: str) -> None:
@@ -233,6 +264,14 @@ class Predictor:
 
     def cache_info(self) -> dict[str, int]:
         return {"size": len(self._cache), "max": self._cache_size}
+
+
+def _check_options(hours: float | None, grid_gco2_per_kwh: float | None, source: str) -> None:
+    if hours is not None and not (hours >= 0 and math.isfinite(hours)):
+        raise InputError(f"must be a non-negative number, got {hours}", source=source, field="hours")
+    if grid_gco2_per_kwh is not None and not (grid_gco2_per_kwh >= 0 and math.isfinite(grid_gco2_per_kwh)):
+        raise InputError(f"must be a non-negative number, got {grid_gco2_per_kwh}", source=source,
+                         field="grid_gco2_per_kwh")
 
 
 def model_version_for(card: dict[str, Any]) -> str:

@@ -60,8 +60,6 @@ class ServingExtras:
         assert self.interval is not None and self.ood_distance is not None
         k = int(model.n_neighbors_)
         dist, idx = model.kneighbors_unchecked(X, max(k, EXPLAIN_NEIGHBORS))
-        if len(requests) == 1 and getattr(model, "needs_offset", False):
-            return [self._query_one(model, dist[0], idx[0], requests[0], to_watts, k)]
         prior = np.array([physics_power_w(r) for r in requests])
         if getattr(model, "needs_offset", False):
             offsets = np.where([informative(r) for r in requests], log_power(prior), np.nan)
@@ -75,9 +73,17 @@ class ServingExtras:
         return [Served(float(power[i]), float(low[i]), float(high[i]), bool(weight[i] > 0), float(weight[i]),
                        dist[i], idx[i]) for i in range(len(requests))]
 
+    def query_one(self, model: Any, x: np.ndarray, request: InferenceRequest, to_watts: float) -> Served:
+        """`query` for one encoded request (1-D): the API's per-request path."""
+        if not getattr(model, "needs_offset", False):
+            return self.query(model, x[None, :], [request], to_watts)[0]
+        k = int(model.n_neighbors_)
+        dist, idx = model.kneighbors_one(x, max(k, EXPLAIN_NEIGHBORS))
+        return self._query_one(model, dist, idx, request, to_watts, k)
+
     def _query_one(self, model: Any, dist: np.ndarray, idx: np.ndarray, request: InferenceRequest,
                    to_watts: float, k: int) -> Served:
-        """`query` for one request in scalar arithmetic: the API's per-request path.
+        """`query` for one request in scalar arithmetic.
 
         The same formulas as the batch path (`predict_from_neighbors`, `pair_shift`,
         `neighbor_average`, `prior_weight`, `blend_prior`, `LogInterval.bounds`), on Python floats:

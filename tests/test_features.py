@@ -28,7 +28,9 @@ def test_round_trip(requests: list, tmp_path: Path) -> None:
     path = save_encoder(enc, tmp_path / "enc.joblib")
     again = load_encoder(path)
     np.testing.assert_array_equal(again.transform(requests), X)
-    np.testing.assert_array_equal(enc.transform_one(requests[0]), X[0])
+    # one request at a time gives the batch's rows bit for bit (the API encodes one at a time)
+    for i, req in enumerate(requests):
+        np.testing.assert_array_equal(enc.encode_one(req), X[i])
 
 
 def test_numeric_block_is_standardised(requests: list) -> None:
@@ -61,6 +63,15 @@ def test_text_block_distinguishes_images(requests: list) -> None:
     assert np.linalg.norm(text_a) == pytest.approx(enc.text_weight)
     assert not np.allclose(text_a, text_b)
     np.testing.assert_array_equal(xa[:start], xb[:start])
+
+
+def test_memoised_token_hashes_are_the_tokens_hashes(requests: list) -> None:
+    import zlib
+
+    from app.features import request_token_hashes, request_tokens
+
+    for req in requests * 2:  # the second pass is served from the per-container memo
+        assert request_token_hashes(req) == [zlib.crc32(t.encode()) for t in request_tokens(req)]
 
 
 def test_image_tokens() -> None:

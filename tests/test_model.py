@@ -76,3 +76,26 @@ def test_metrics_by_hand() -> None:
     assert m["median_ape"] == pytest.approx(10)
     ss_tot = (10 - 70 / 3) ** 2 + (20 - 70 / 3) ** 2 + (40 - 70 / 3) ** 2
     assert m["r2"] == pytest.approx(1 - 8 / ss_tot)
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_one_row_search_is_the_batch_search(metric: str) -> None:
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(200, 12))
+    X[50] = X[10]  # an exact duplicate: a tie, broken toward the lower training row in both paths
+    model = KNNEnergyRegressor(n_neighbors=4, metric=metric).fit(X, rng.uniform(1, 50, 200))
+    queries = np.vstack([rng.normal(size=(30, 12)), X[10] + 1e-9, X[:3]])
+    dist, idx = model.kneighbors_unchecked(queries, 7)
+    for i, q in enumerate(queries):
+        d1, i1 = model.kneighbors_one(q, 7)
+        np.testing.assert_array_equal(i1, idx[i])
+        # BLAS may round a one-row product in its last bit differently from a many-row one; near 0
+        # the expansion qq − 2·g + sq cancels, so sqrt turns that last bit into ~1e-8
+        np.testing.assert_allclose(d1, dist[i], rtol=1e-12, atol=1e-7)
+    _, near = model.kneighbors_one(X[10] + 1e-9, 2)
+    assert list(near) == [10, 50]
+    # and the neighbours are the true nearest, by a brute-force distance computed here
+    q = queries[0] / (np.linalg.norm(queries[0]) if metric == "cosine" else 1.0)
+    Z = X / (np.linalg.norm(X, axis=1, keepdims=True) if metric == "cosine" else 1.0)
+    brute = np.linalg.norm(Z - q, axis=1) if metric == "euclidean" else 1.0 - Z @ q
+    assert set(idx[0]) == set(np.argsort(brute)[:7])

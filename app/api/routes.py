@@ -19,7 +19,8 @@ from fastapi import APIRouter, Body, Request, Response
 from fastapi.responses import JSONResponse
 
 from app.api import examples
-from app.api.deps import JsonPredictorDep, PredictorDep, ServiceDep, YamlLimitsDep, YamlTextDep
+from app.api.body import LeanJSONRoute
+from app.api.deps import PredictorDep, ServiceDep, YamlLimitsDep, YamlTextDep
 from app.api.errors import INFER_ERRORS, NOT_READY, PREDICT_ERRORS, YAML_ERRORS
 from app.api.models import EncoderInfo, Health, ModelCard, Readiness
 from app.errors import InputError
@@ -136,8 +137,25 @@ async def _convert(text: str, limits: Any) -> ConversionResult:
     return result
 
 
-@router.post(
+async def predict(
+    request: Annotated[InferenceRequest, Body(openapi_examples=examples.PREDICT_EXAMPLES)],
+    http: Request,
+) -> Response:
+    # The hot path: `LeanJSONRoute` checks the Content-Type and validates the body from the raw
+    # bytes; readiness is checked here rather than by a dependency (see app.api.body).
+    service = http.app.state.service
+    predictor = service.require_predictor()
+    fn = _with_options(predictor.predict, service, predict_options(http))
+    prediction = await _run(_slow_encoder(predictor), fn, request, "body", limiter=service.encode_limiter)
+    # serialised here, once: FastAPI's response_model would validate the object again first
+    return Response(prediction.model_dump_json(exclude_none=True), media_type="application/json")
+
+
+router.add_api_route(
     "/predict",
+    predict,
+    methods=["POST"],
+    route_class_override=LeanJSONRoute,
     response_model=None,
     tags=["predict"],
     summary="Predict power and energy for one InferenceRequest (containers or pod_spec form)",
@@ -151,16 +169,6 @@ async def _convert(text: str, limits: Any) -> ConversionResult:
         **PREDICT_ERRORS,
     },
 )
-async def predict(
-    request: Annotated[InferenceRequest, Body(openapi_examples=examples.PREDICT_EXAMPLES)],
-    predictor: JsonPredictorDep,
-    http: Request,
-) -> Response:
-    limiter = http.app.state.service.encode_limiter
-    fn = _with_options(predictor.predict, http.app.state.service, predict_options(http))
-    prediction = await _run(_slow_encoder(predictor), fn, request, "body", limiter=limiter)
-    # serialised here, once: FastAPI's response_model would validate the object again first
-    return Response(prediction.model_dump_json(exclude_none=True), media_type="application/json")
 
 
 @router.get("/healthz", response_model=Health, tags=["service"], summary="Liveness: 200 while the process runs")

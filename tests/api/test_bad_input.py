@@ -92,6 +92,15 @@ def test_json_not_utf8(client: TestClient) -> None:
     assert r.json()["detail"].startswith("body: invalid JSON: not UTF-8 text")
 
 
+def test_json_lone_surrogate_is_refused(client: TestClient) -> None:
+    # json.loads accepts "\ud800"; it is not valid Unicode, so it cannot be hashed or stored
+    body = json.dumps({**GOOD, "labels": {"team": "\ud800"}})
+    assert "\\ud800" in body
+    r = client.post("/predict", content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 422
+    assert r.json()["detail"].startswith("body: invalid JSON: ") and "escape" in r.json()["detail"]
+
+
 @pytest.mark.parametrize(
     ("container", "field"),
     [({"req_cpu_mcpu": 1e999}, "containers[0].req_cpu_mcpu"), ({"lim_mem_mib": 2.0**60}, "containers[0].lim_mem_mib")],

@@ -58,3 +58,14 @@ def test_error_statuses_are_documented(client: TestClient) -> None:
 def test_swagger_ui_is_served(client: TestClient) -> None:
     r = client.get("/docs")
     assert r.status_code == 200 and "swagger-ui" in r.text
+
+
+def test_predict_body_is_documented_as_an_inference_request(client: TestClient) -> None:
+    # /predict reads its body itself (app.api.body.LeanJSONRoute); the schema still comes from the signature
+    doc = client.get("/openapi.json").json()
+    body = doc["paths"]["/predict"]["post"]["requestBody"]
+    content = body["content"]["application/json"]
+    assert body["required"] is True
+    assert content["schema"]["$ref"].endswith("/InferenceRequest")
+    assert content["examples"]  # the Swagger UI examples
+    assert "containers" in doc["components"]["schemas"]["InferenceRequest"]["properties"]

@@ -1,0 +1,96 @@
+"""JSON request bodies parsed by pydantic-core straight from the bytes: the /predict hot path.
+
+FastAPI reads a JSON body with `json.loads`, then validates the Python objects, then solves the
+route's dependencies: measured in process, that costs ~55 µs more per request than
+`Model.model_validate_json(body)` (the body is ~600 bytes, the whole /predict ~0.5 ms).
+`LeanJSONRoute` keeps the route's declared signature, so the OpenAPI schema, Swagger UI and its
+examples come from FastAPI as usual, and swaps the request handler for one that reads the body
+itself.
+
+Errors stay what FastAPI's own path gives: when pydantic-core cannot parse the bytes as JSON, the
+body is parsed again with `json.loads` (the slow path only runs for bad input) so the message
+names the line and column, a non-UTF-8 byte, or excessive nesting the same way. What only
+`json.loads` accepts (a lone surrogate escape) is refused: it is not valid Unicode.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import typing
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ValidationError
+
+from app.api.deps import require_json
+from app.errors import InputError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _body_errors(errors: list[Any]) -> list[dict[str, Any]]:
+    return [{**e, "loc": ("body", *e["loc"])} for e in errors]
+
+
+def parse_json_body(model: type[M], body: bytes) -> M:
+    """Validate `body` (JSON bytes) as `model`; a `RequestValidationError` or `InputError` otherwise."""
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        if not errors or errors[0]["type"] != "json_invalid":
+            raise RequestValidationError(_body_errors(errors), body=body) from None
+    # not JSON as pydantic-core reads it: describe the problem as FastAPI's json.loads path does
+    if not body.strip():
+        raise RequestValidationError([{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}],
+                                     body=body)
+    try:
+        json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise RequestValidationError([{"type": "json_invalid", "loc": ("body", exc.pos), "msg": "JSON decode error",
+                                       "input": {}, "ctx": {"error": exc.msg}}], body=body) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"invalid JSON: not UTF-8 text ({exc.reason} at byte {exc.start})", source="body") from None
+    except RecursionError:
+        raise InputError("invalid JSON: nested too deeply", source="body") from None
+    # json.loads takes what pydantic-core refuses, such as a lone surrogate escape ("\ud800"): not
+    # valid Unicode, so not a spec we can hash or store; refused with pydantic-core's reason
+    raise RequestValidationError(_body_errors(errors), body=body)
+
+
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+
+
+class LeanJSONRoute(APIRoute):
+    """A route whose endpoint is `async def f(<name>: <pydantic model>, <name>: Request) -> Response`.
+
+    The Content-Type must be JSON (415 otherwise, before the body is read); the model parameter is
+    validated from the raw body by `parse_json_body`. No dependency is solved: the endpoint checks
+    anything else it needs (readiness) itself.
+    """
+
+    def get_route_handler(self) -> Handler:
+        endpoint = self.endpoint
+        hints = typing.get_type_hints(endpoint)
+        model_arg = request_arg = None
+        model: Any = None
+        for name in inspect.signature(endpoint).parameters:
+            hint = hints.get(name)
+            if hint is Request:
+                request_arg = name
+            elif inspect.isclass(hint) and issubclass(hint, BaseModel):
+                model_arg, model = name, hint
+        if model_arg is None or request_arg is None or not inspect.iscoroutinefunction(endpoint):
+            raise TypeError(f"{endpoint.__name__}: LeanJSONRoute needs an async endpoint taking one pydantic model "
+                            "and the Request")
+
+        async def handler(request: Request) -> Response:
+            require_json(request)
+            body = parse_json_body(model, await request.body())
+            return await endpoint(**{model_arg: body, request_arg: request})  # type: ignore[no-any-return]
+
+        return handler
