@@ -2,6 +2,11 @@
 and returns a constant. Served by the same uvicorn settings as the real API, it measures what the
 framework and the server cost on this machine, so `bench_api.py` can report /predict as a share of it.
 
+A second route, `/predict-lean`, reads the body the way the real /predict does
+(`app.api.body.LeanJSONRoute`: pydantic-core validates the raw bytes, no dependency is solved). The
+benchmark reports /predict against both: the plain FastAPI endpoint is the ceiling the target is
+defined on; the lean one shows how much of the gap is prediction work rather than framework work.
+
 Like the real app it freezes the objects alive after start-up out of the garbage collector's
 generations (`gc.freeze()`), so both pay the same collector costs.
 """
@@ -12,8 +17,9 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 
+from app.api.body import LeanJSONRoute
 from app.schema import InferenceRequest
 
 
@@ -35,3 +41,10 @@ async def readyz() -> dict[str, str]:
 @app.post("/predict")
 async def predict(request: InferenceRequest) -> dict[str, float]:
     return {"pred_avg_power_w": 1.0}
+
+
+async def predict_lean(request: InferenceRequest, http: Request) -> Response:
+    return Response(b'{"pred_avg_power_w":1.0}', media_type="application/json")
+
+
+app.router.add_api_route("/predict-lean", predict_lean, methods=["POST"], route_class_override=LeanJSONRoute)
