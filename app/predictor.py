@@ -198,7 +198,7 @@ class Predictor:
     ) -> Prediction:
         """One request, options as for `predict_many`: the API's path, with no per-call lists or batches.
 
-        The same steps and arithmetic as `predict_many` (a test compares both on every example).
+        The same steps and arithmetic as `predict_many` (a test compares both on every simulated workload).
         """
         _check_options(hours, grid_gco2_per_kwh, source)
         req = complete_request(request, source)
