@@ -29,7 +29,7 @@ from app.errors import ArtifactError, InputError
 from app.features import WorkloadEncoder, load_encoder
 from app.model import KNNEnergyRegressor, load_model_extras
 from app.schema import STEP_SECONDS, InferenceRequest, Prediction
-from app.serving import ServingExtras
+from app.serving import Served, ServingExtras
 from app.workloads.convert import complete_request
 
 POWER_TARGETS = {"avg_power_w": 1.0, "energy_step_j": 1.0 / STEP_SECONDS}
@@ -76,6 +76,11 @@ class _Cached:
     prior_weight: float | None = None
     neighbor_dist: np.ndarray | None = None
     neighbor_idx: np.ndarray | None = None
+
+    @classmethod
+    def served(cls, vector: np.ndarray, s: Served) -> _Cached:
+        return cls(vector, s.power_w, s.low_w, s.high_w, s.out_of_distribution, s.prior_weight, s.neighbor_dist,
+                   s.neighbor_idx)
 
 
 class Predictor:
@@ -144,8 +149,7 @@ class Predictor:
             if self._serving.active:
                 served = self._serving.query(self.model, X, [requests[i] for i in missing], self._to_watts)
                 for row, (i, s) in enumerate(zip(missing, served, strict=True)):
-                    item = _Cached(X[row], s.power_w, s.low_w, s.high_w, s.out_of_distribution, s.prior_weight,
-                                   s.neighbor_dist, s.neighbor_idx)
+                    item = _Cached.served(X[row], s)
                     out[i] = item
                     self._store(hashes[i], item)
                 return out  # type: ignore[return-value]
@@ -217,9 +221,7 @@ class Predictor:
     def _miss_one(self, req: InferenceRequest) -> _Cached:
         x = self.encoder.encode_one(req)
         if self._serving.active:
-            s = self._serving.query_one(self.model, x, req, self._to_watts)
-            return _Cached(x, s.power_w, s.low_w, s.high_w, s.out_of_distribution, s.prior_weight, s.neighbor_dist,
-                           s.neighbor_idx)
+            return _Cached.served(x, self._serving.query_one(self.model, x, req, self._to_watts))
         X = x[None, :]
         y = self.model.predict_unchecked(X) if self._fast else self.model.predict(X)
         return _Cached(x, float(max(y[0] * self._to_watts, 0.0)))
