@@ -86,23 +86,16 @@ def _crc(tokens: list[str]) -> tuple[int, ...]:
     return tuple(zlib.crc32(t.encode()) for t in tokens)
 
 
-@functools.lru_cache(maxsize=8192)
 def _container_hashes(image: str, words: tuple[str, ...]) -> tuple[int, ...]:
     return _crc(container_tokens(image, words))
 
 
-@functools.lru_cache(maxsize=8192)
 def _label_hashes(key: str, value: str) -> tuple[int, ...]:
     return _crc(label_tokens(key, value))
 
 
 def request_token_hashes(req: InferenceRequest) -> list[int]:
-    """`crc32` of each of `request_tokens(req)`, in order, memoised per container and per label.
-
-    Sidecars, base images and label keys repeat across a cluster's workloads: tokenising each
-    distinct container or label once (bounded LRU) takes the tokenizer off the per-request path
-    for them, while a container seen for the first time costs the full tokenisation.
-    """
+    """`crc32` of each of `request_tokens(req)`, in order."""
     out: list[int] = []
     for c in req.containers:
         out += _container_hashes(c.image, (*c.command, *c.args))
@@ -110,6 +103,48 @@ def request_token_hashes(req: InferenceRequest) -> list[int]:
         out += _label_hashes(key, value)
     out += _crc([f"vol:{v.lower()}" for v in req.volume_types])
     return out
+
+
+Buckets = tuple[tuple[int, float], ...]
+"""Signed token counts per hashed bucket, `(bucket, count)`, for one container or label."""
+
+
+def _buckets(hashes: Sequence[int], dim: int) -> dict[int, float]:
+    """Hashing trick: each token adds ±1 (the sign from the hash's top bit) to bucket `hash % dim`."""
+    counts: dict[int, float] = {}
+    for h in hashes:
+        slot = h % dim
+        counts[slot] = counts.get(slot, 0.0) + (1.0 if (h >> 31) == 0 else -1.0)
+    return counts
+
+
+@functools.lru_cache(maxsize=8192)
+def _container_buckets(image: str, words: tuple[str, ...], dim: int) -> Buckets:
+    return tuple(_buckets(_container_hashes(image, words), dim).items())
+
+
+@functools.lru_cache(maxsize=8192)
+def _label_buckets(key: str, value: str, dim: int) -> Buckets:
+    return tuple(_buckets(_label_hashes(key, value), dim).items())
+
+
+def request_buckets(req: InferenceRequest, dim: int) -> dict[int, float]:
+    """`_buckets(request_token_hashes(req), dim)`, memoised per container and per label.
+
+    Sidecars, base images and label keys repeat across a cluster's workloads: tokenising each
+    distinct container or label once (bounded LRU) takes the tokenizer off the per-request path
+    for them, while a container seen for the first time costs the full tokenisation. The counts
+    are small integers, so adding them per container gives the same floats as per token.
+    """
+    counts: dict[int, float] = {}
+    parts = [_container_buckets(c.image, (*c.command, *c.args), dim) for c in req.containers]
+    parts += [_label_buckets(key, value, dim) for key, value in req.labels.items()]
+    if req.volume_types:
+        parts.append(tuple(_buckets(_crc([f"vol:{v.lower()}" for v in req.volume_types]), dim).items()))
+    for part in parts:
+        for slot, c in part:
+            counts[slot] = counts.get(slot, 0.0) + c
+    return counts
 
 
 def request_text(req: InferenceRequest) -> str:
@@ -268,25 +303,19 @@ class WorkloadEncoder(TransformerMixin, BaseEstimator):
                 slots.append(self.cat_offsets_[field] + idx)
         return slots
 
-    def _text_row(self, req: InferenceRequest) -> list[float]:
-        """The hashed token bag, L2-normalised and scaled by `text_weight` (all zeros without tokens).
+    def _text_values(self, req: InferenceRequest) -> list[tuple[int, float]]:
+        """The hashed token bag, L2-normalised and scaled by `text_weight`: `(bucket, value)` for the
+        touched buckets only (a spec has tens of tokens, the block 128 buckets).
 
-        Plain floats over the touched buckets only (a spec has tens of tokens, the block 128
-        buckets). The counts are small integers, so the squared norm is exact in any order and a
-        row is the same bit for bit whether it is encoded alone or in a batch.
+        Plain floats: the counts are small integers, so the squared norm is exact in any order and
+        a row is the same bit for bit whether it is encoded alone or in a batch.
         """
-        dim = self.text_dim
-        counts: dict[int, float] = {}
-        for h in request_token_hashes(req):
-            slot = h % dim
-            counts[slot] = counts.get(slot, 0.0) + (1.0 if (h >> 31) == 0 else -1.0)
-        acc = [0.0] * dim
+        counts = request_buckets(req, self.text_dim)
         norm = math.sqrt(sum(c * c for c in counts.values()))
-        if norm > 0:
-            scale = self.text_weight / norm
-            for slot, c in counts.items():
-                acc[slot] = c * scale
-        return acc
+        if norm == 0:
+            return []
+        scale = self.text_weight / norm
+        return [(slot, c * scale) for slot, c in counts.items()]
 
     def encode(self, X: Sequence[InferenceRequest]) -> np.ndarray:
         """`transform` without scikit-learn's set_output wrapper (a per-call cost the predictor skips)."""
@@ -301,33 +330,36 @@ class WorkloadEncoder(TransformerMixin, BaseEstimator):
         for i, req in enumerate(X):
             for slot in self._categorical_slots(req):
                 out[i, nn + slot] = cat_w
-            out[i, text_start : text_start + self.text_dim] = self._text_row(req)
+            for slot, value in self._text_values(req):
+                out[i, text_start + slot] = value
         if self.sbert_dim_:
             emb = self._embedder_or_load().encode([request_text(r) for r in X])
             out[:, text_start + self.text_dim :] = emb * self.sbert_weight
         return out
 
     def encode_one(self, req: InferenceRequest) -> np.ndarray:
-        """`encode([req])[0]`, bit for bit, in Python floats and one array conversion.
+        """`encode([req])[0]`, bit for bit: Python floats written into one zeroed row.
 
-        For one request each numpy call costs more than its arithmetic; the operations and their
-        order are those of `encode`, so the floats are identical (a test checks).
+        For one request each numpy call costs more than its arithmetic, and turning a list of every
+        feature into an array costs more than writing the few non-zero ones; the operations and
+        their order are those of `encode`, so the floats are identical (a test checks).
         """
         self._check_fitted()
         nn = len(NUMERIC)
+        out = np.zeros(self.n_features_out_, dtype=np.float64)
         factor = self.numeric_weight / math.sqrt(nn)
-        row = [(r - m) / s * factor for r, m, s in zip(numeric_row(req), self.num_mean_.tolist(),
-                                                       self.num_scale_.tolist(), strict=True)]
-        cats = [0.0] * self.n_categorical_
+        out[:nn] = [(r - m) / s * factor for r, m, s in zip(numeric_row(req), self.num_mean_.tolist(),
+                                                            self.num_scale_.tolist(), strict=True)]
         cat_w = self.categorical_weight / math.sqrt(len(CATEGORICAL))
         for slot in self._categorical_slots(req):
-            cats[slot] = cat_w
-        row += cats
-        row += self._text_row(req)
+            out[nn + slot] = cat_w
+        text_start = nn + self.n_categorical_
+        for slot, value in self._text_values(req):
+            out[text_start + slot] = value
         if self.sbert_dim_:
-            emb = self._embedder_or_load().encode([request_text(req)])[0] * self.sbert_weight
-            return np.concatenate([np.array(row), emb])
-        return np.array(row)
+            emb = self._embedder_or_load().encode([request_text(req)])[0]
+            out[text_start + self.text_dim :] = emb * self.sbert_weight
+        return out
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()

