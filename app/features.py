@@ -39,13 +39,17 @@ _TOKEN = re.compile(r"[a-z][a-z0-9]{1,30}")
 _VERSIONISH = re.compile(r"^v?\d")
 
 
-def image_tokens(image: str) -> list[str]:
-    """Tokens from `registry/org/name:tag@digest`; the repository name is weighted by repetition."""
+def split_image(image: str) -> tuple[str, str]:
+    """`(repository, tag)` of `registry/org/name:tag@digest`, lower-cased; the tag is "" when absent."""
     ref = image.lower().split("@", 1)[0]
-    tag = ""
-    last = ref.rsplit("/", 1)[-1]
-    if ":" in last:
+    if ":" in ref.rsplit("/", 1)[-1]:
         ref, tag = ref.rsplit(":", 1)
+        return ref, tag
+    return ref, ""
+
+
+def repository_tokens(ref: str) -> list[str]:
+    """Tokens of an image repository; its name is weighted by repetition."""
     parts = ref.split("/")
     name = parts[-1]
     out = [f"img:{name}", f"img:{name}"]
@@ -54,17 +58,31 @@ def image_tokens(image: str) -> list[str]:
         parts = parts[1:]
     out += [f"org:{p}" for p in parts[:-1]]
     out += [f"imgtok:{t}" for t in _TOKEN.findall(name)]
-    if tag:
-        out += [f"tag:{t}" for t in _TOKEN.findall(tag) if not _VERSIONISH.match(t)]
+    return out
+
+
+def tag_tokens(tag: str) -> list[str]:
+    """Words of a tag (`1.2-alpine` → `tag:alpine`); version numbers are left out."""
+    return [f"tag:{t}" for t in _TOKEN.findall(tag) if not _VERSIONISH.match(t)]
+
+
+def image_tokens(image: str) -> list[str]:
+    """Tokens from `registry/org/name:tag@digest`: the repository's, then the tag's."""
+    ref, tag = split_image(image)
+    return repository_tokens(ref) + tag_tokens(tag)
+
+
+def word_tokens(words: Sequence[str]) -> list[str]:
+    """Tokens of a container's command and args words."""
+    out: list[str] = []
+    for word in words:
+        out += [f"cmd:{t}" for t in _TOKEN.findall(word.lower())]
     return out
 
 
 def container_tokens(image: str, words: Sequence[str]) -> list[str]:
     """Tokens of one container: its image, then its command and args words."""
-    out = image_tokens(image)
-    for word in words:
-        out += [f"cmd:{t}" for t in _TOKEN.findall(word.lower())]
-    return out
+    return image_tokens(image) + word_tokens(words)
 
 
 def label_tokens(key: str, value: str) -> list[str]:
@@ -82,68 +100,68 @@ def request_tokens(req: InferenceRequest) -> list[str]:
     return out
 
 
-def _crc(tokens: list[str]) -> tuple[int, ...]:
-    return tuple(zlib.crc32(t.encode()) for t in tokens)
-
-
-def _container_hashes(image: str, words: tuple[str, ...]) -> tuple[int, ...]:
-    return _crc(container_tokens(image, words))
-
-
-def _label_hashes(key: str, value: str) -> tuple[int, ...]:
-    return _crc(label_tokens(key, value))
-
-
-def request_token_hashes(req: InferenceRequest) -> list[int]:
-    """`crc32` of each of `request_tokens(req)`, in order."""
-    out: list[int] = []
-    for c in req.containers:
-        out += _container_hashes(c.image, (*c.command, *c.args))
-    for key, value in req.labels.items():
-        out += _label_hashes(key, value)
-    out += _crc([f"vol:{v.lower()}" for v in req.volume_types])
-    return out
-
-
 Buckets = tuple[tuple[int, float], ...]
-"""Signed token counts per hashed bucket, `(bucket, count)`, for one container or label."""
+"""Signed token counts per hashed bucket, `(bucket, count)`, for one part of a spec."""
 
 
-def _buckets(hashes: Sequence[int], dim: int) -> dict[int, float]:
-    """Hashing trick: each token adds ±1 (the sign from the hash's top bit) to bucket `hash % dim`."""
-    counts: dict[int, float] = {}
-    for h in hashes:
+def _count(counts: dict[int, float], tokens: list[str], dim: int) -> None:
+    """Hashing trick: each token adds ±1 (the sign from its crc32's top bit) to bucket `crc32 % dim`."""
+    for token in tokens:
+        h = zlib.crc32(token.encode())
         slot = h % dim
         counts[slot] = counts.get(slot, 0.0) + (1.0 if (h >> 31) == 0 else -1.0)
-    return counts
+
+
+def _buckets(tokens: list[str], dim: int) -> Buckets:
+    counts: dict[int, float] = {}
+    _count(counts, tokens, dim)
+    return tuple(counts.items())
 
 
 @functools.lru_cache(maxsize=8192)
-def _container_buckets(image: str, words: tuple[str, ...], dim: int) -> Buckets:
-    return tuple(_buckets(_container_hashes(image, words), dim).items())
+def _repository_buckets(ref: str, dim: int) -> Buckets:
+    return _buckets(repository_tokens(ref), dim)
+
+
+@functools.lru_cache(maxsize=8192)
+def _word_buckets(words: tuple[str, ...], dim: int) -> Buckets:
+    return _buckets(word_tokens(words), dim)
 
 
 @functools.lru_cache(maxsize=8192)
 def _label_buckets(key: str, value: str, dim: int) -> Buckets:
-    return tuple(_buckets(_label_hashes(key, value), dim).items())
+    return _buckets(label_tokens(key, value), dim)
+
+
+@functools.lru_cache(maxsize=8192)
+def _container_buckets(image: str, words: tuple[str, ...], dim: int) -> Buckets:
+    ref, tag = split_image(image)
+    counts = dict(_repository_buckets(ref, dim))
+    for slot, n in _word_buckets(words, dim) if words else ():
+        counts[slot] = counts.get(slot, 0.0) + n
+    if tag:
+        _count(counts, tag_tokens(tag), dim)
+    return tuple(counts.items())
 
 
 def request_buckets(req: InferenceRequest, dim: int) -> dict[int, float]:
-    """`_buckets(request_token_hashes(req), dim)`, memoised per container and per label.
+    """The signed token counts per bucket of `request_tokens(req)`, memoised by part.
 
-    Sidecars, base images and label keys repeat across a cluster's workloads: tokenising each
-    distinct container or label once (bounded LRU) takes the tokenizer off the per-request path
-    for them, while a container seen for the first time costs the full tokenisation. The counts
-    are small integers, so adding them per container gives the same floats as per token.
+    Containers, sidecars and labels repeat across a cluster's workloads: each distinct container
+    and label is counted once (bounded LRUs). A new release usually changes only an image tag, so
+    a container seen for the first time is put together from its memoised repository and command
+    line, and only its tag is tokenised. The counts are small integers, so adding them part by
+    part gives the same floats as token by token (a test checks against a count over the tokens).
     """
     counts: dict[int, float] = {}
-    parts = [_container_buckets(c.image, (*c.command, *c.args), dim) for c in req.containers]
-    parts += [_label_buckets(key, value, dim) for key, value in req.labels.items()]
+    for c in req.containers:
+        for slot, n in _container_buckets(c.image, (*c.command, *c.args), dim):
+            counts[slot] = counts.get(slot, 0.0) + n
+    for key, value in req.labels.items():
+        for slot, n in _label_buckets(key, value, dim):
+            counts[slot] = counts.get(slot, 0.0) + n
     if req.volume_types:
-        parts.append(tuple(_buckets(_crc([f"vol:{v.lower()}" for v in req.volume_types]), dim).items()))
-    for part in parts:
-        for slot, c in part:
-            counts[slot] = counts.get(slot, 0.0) + c
+        _count(counts, [f"vol:{v.lower()}" for v in req.volume_types], dim)
     return counts
 
 

@@ -119,11 +119,12 @@ class InferenceRequest(BaseModel):
         """
         # orjson over the field values in declaration order: a fifth of the cost of model_dump +
         # sort (this runs for every request the API serves); dict keys (labels, container
-        # fields) sorted, so the order they were written in does not matter
+        # fields) sorted, so the order they were written in does not matter. BLAKE2b (built
+        # in) costs less per call than OpenSSL's SHA-256 for a few hundred bytes.
         d = self.__dict__
         body = orjson.dumps([[d[f] for f in _HASHED_FIELDS], [c.__dict__ for c in self.containers], self.labels],
                             option=orjson.OPT_SORT_KEYS)
-        return hashlib.sha256(body).hexdigest()[:16]
+        return hashlib.blake2b(body, digest_size=8).hexdigest()
 
 
 _HASHED_FIELDS = tuple(f for f in InferenceRequest.model_fields
