@@ -14,7 +14,8 @@ What it does, all on 127.0.0.1 and bounded in time:
      other core is the server's), `--duration` seconds per scenario, for /predict and
      /predict/from-yaml, with a distinct spec in every request (name, image tag AND cpu request
      vary, so the spec hash, the numeric features and the text features all differ and no cache
-     helps: only the unchanged sidecar and labels hit the tokenizer's memo) and with one repeated spec;
+     helps: only the unchanged sidecar, repository, command and labels hit the tokenizer's memo) and with
+     one repeated spec;
   4. prints requests/s, p50 and p99 per scenario and /predict's throughput as a share of the ceiling;
   5. measures the target scenario (/predict, distinct specs) again in `--rounds` paired rounds (the
      ceiling, then the API, back to back, both servers up) and judges the target on the median
