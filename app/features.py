@@ -90,7 +90,8 @@ def label_tokens(key: str, value: str) -> list[str]:
 
 
 def request_tokens(req: InferenceRequest) -> list[str]:
-    """The bag of tokens the hashed text block is built from."""
+    """The bag of tokens the hashed text block is built from, in one list: the plain definition that
+    `request_buckets` computes part by part from memoised pieces (tests compare the two)."""
     out: list[str] = []
     for c in req.containers:
         out += container_tokens(c.image, (*c.command, *c.args))
