@@ -36,15 +36,17 @@ NUMERIC = (
     "log_parallelism", "log_completions", "volumes",
 )
 _TOKEN = re.compile(r"[a-z][a-z0-9]{1,30}")
-_VERSIONISH = re.compile(r"^v?\d")
 
 
 def split_image(image: str) -> tuple[str, str]:
     """`(repository, tag)` of `registry/org/name:tag@digest`, lower-cased; the tag is "" when absent."""
-    ref = image.lower().split("@", 1)[0]
-    if ":" in ref.rsplit("/", 1)[-1]:
-        ref, tag = ref.rsplit(":", 1)
-        return ref, tag
+    ref = image.lower()
+    at = ref.find("@")
+    if at >= 0:
+        ref = ref[:at]
+    colon = ref.rfind(":")
+    if colon > ref.rfind("/"):  # a colon in the last path part: a tag, not a registry port
+        return ref[:colon], ref[colon + 1 :]
     return ref, ""
 
 
@@ -62,8 +64,11 @@ def repository_tokens(ref: str) -> list[str]:
 
 
 def tag_tokens(tag: str) -> list[str]:
-    """Words of a tag (`1.2-alpine` → `tag:alpine`); version numbers are left out."""
-    return [f"tag:{t}" for t in _TOKEN.findall(tag) if not _VERSIONISH.match(t)]
+    """Words of a tag (`1.2-alpine` → `tag:alpine`); version numbers (`v2`) are left out.
+
+    A token starts with a letter and has two characters or more, so a version is `v` then a digit.
+    """
+    return ["tag:" + t for t in _TOKEN.findall(tag) if t[0] != "v" or not t[1].isdigit()]
 
 
 def image_tokens(image: str) -> list[str]:
@@ -148,22 +153,33 @@ def _container_buckets(image: str, words: tuple[str, ...], dim: int) -> Buckets:
 def request_buckets(req: InferenceRequest, dim: int) -> dict[int, float]:
     """The signed token counts per bucket of `request_tokens(req)`, memoised by part.
 
-    Containers, sidecars and labels repeat across a cluster's workloads: each distinct container
-    and label is counted once (bounded LRUs). A new release usually changes only an image tag, so
-    a container seen for the first time is put together from its memoised repository and command
-    line, and only its tag is tokenised. The counts are small integers, so adding them part by
-    part gives the same floats as token by token (a test checks against a count over the tokens).
+    Containers, sidecars and label sets repeat across a cluster's workloads: each distinct
+    container, label and label set is counted once (bounded LRUs). A new release usually changes
+    only an image tag, so a container seen for the first time is put together from its memoised
+    repository and command line, and only its tag is tokenised. The counts are small integers, so
+    adding them part by part gives the same floats as token by token (a test checks against a
+    count over the tokens).
     """
     counts: dict[int, float] = {}
+    get = counts.get
     for c in req.containers:
         for slot, n in _container_buckets(c.image, (*c.command, *c.args), dim):
-            counts[slot] = counts.get(slot, 0.0) + n
-    for key, value in req.labels.items():
-        for slot, n in _label_buckets(key, value, dim):
-            counts[slot] = counts.get(slot, 0.0) + n
+            counts[slot] = get(slot, 0.0) + n
+    if req.labels:
+        for slot, n in _label_set_buckets(tuple(req.labels.items()), dim):
+            counts[slot] = get(slot, 0.0) + n
     if req.volume_types:
         _count(counts, [f"vol:{v.lower()}" for v in req.volume_types], dim)
     return counts
+
+
+@functools.lru_cache(maxsize=8192)
+def _label_set_buckets(labels: tuple[tuple[str, str], ...], dim: int) -> Buckets:
+    counts: dict[int, float] = {}
+    for key, value in labels:
+        for slot, n in _label_buckets(key, value, dim):
+            counts[slot] = counts.get(slot, 0.0) + n
+    return tuple(counts.items())
 
 
 def request_text(req: InferenceRequest) -> str:
@@ -175,19 +191,24 @@ def request_text(req: InferenceRequest) -> str:
     return f"{req.workload_kind} {req.workload_name}. " + ". ".join(parts) + (f". labels {labels}" if labels else "")
 
 
-def _log(value: float | None) -> float:
-    return math.log1p(value) if value else 0.0
-
-
 def numeric_row(req: InferenceRequest) -> list[float]:
-    """Raw numeric features (before standardisation), in the order of `NUMERIC`."""
+    """Raw numeric features (before standardisation), in the order of `NUMERIC`.
+
+    `log1p` of a value, or 0.0 when it is unset or 0 (written out: this runs once per request).
+    """
+    log1p = math.log1p
+    rc, rm = req.effective_req_cpu_mcpu, req.effective_req_mem_mib
+    lc, lm = req.effective_lim_cpu_mcpu, req.effective_lim_mem_mib
+    parallelism, completions = req.parallelism, req.completions
     return [
-        _log(req.effective_req_cpu_mcpu), float(req.effective_req_cpu_mcpu is not None),
-        _log(req.effective_req_mem_mib), float(req.effective_req_mem_mib is not None),
-        _log(req.effective_lim_cpu_mcpu), float(req.effective_lim_cpu_mcpu is not None),
-        _log(req.effective_lim_mem_mib), float(req.effective_lim_mem_mib is not None),
-        _log(req.replicas), _log(len(req.containers)), float(req.init_container_count), float(req.sidecar_count),
-        _log(req.gpu_count), _log(req.parallelism), _log(req.completions), float(len(req.volume_types)),
+        log1p(rc) if rc else 0.0, float(rc is not None),
+        log1p(rm) if rm else 0.0, float(rm is not None),
+        log1p(lc) if lc else 0.0, float(lc is not None),
+        log1p(lm) if lm else 0.0, float(lm is not None),
+        log1p(req.replicas) if req.replicas else 0.0, log1p(len(req.containers)) if req.containers else 0.0,
+        float(req.init_container_count), float(req.sidecar_count),
+        log1p(req.gpu_count) if req.gpu_count else 0.0, log1p(parallelism) if parallelism else 0.0,
+        log1p(completions) if completions else 0.0, float(len(req.volume_types)),
     ]
 
 
@@ -315,11 +336,11 @@ class WorkloadEncoder(TransformerMixin, BaseEstimator):
     def _categorical_slots(self, req: InferenceRequest) -> list[int]:
         """Positions, within the categorical block, of the request's known category values."""
         slots = []
+        index, offsets = self.cat_index_, self.cat_offsets_
         for field in CATEGORICAL:
-            value = getattr(req, field)
-            idx = self.cat_index_[field].get(str(value)) if value is not None else None
-            if idx is not None:
-                slots.append(self.cat_offsets_[field] + idx)
+            value = getattr(req, field)  # all four fields are str or None, as fit() stored them
+            if value is not None and (i := index[field].get(value)) is not None:
+                slots.append(offsets[field] + i)
         return slots
 
     def _text_values(self, req: InferenceRequest) -> list[tuple[int, float]]:
@@ -330,10 +351,12 @@ class WorkloadEncoder(TransformerMixin, BaseEstimator):
         a row is the same bit for bit whether it is encoded alone or in a batch.
         """
         counts = request_buckets(req, self.text_dim)
-        norm = math.sqrt(sum(c * c for c in counts.values()))
-        if norm == 0:
+        squares = 0.0
+        for c in counts.values():
+            squares += c * c
+        if squares == 0:
             return []
-        scale = self.text_weight / norm
+        scale = self.text_weight / math.sqrt(squares)
         return [(slot, c * scale) for slot, c in counts.items()]
 
     def encode(self, X: Sequence[InferenceRequest]) -> np.ndarray:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -51,8 +52,7 @@ class KNNEnergyRegressor(RegressorMixin, BaseEstimator):
         y = np.asarray(y, dtype=np.float64)
         if self.log_target and np.any(y < 0):
             raise ValueError("log_target=True needs a non-negative target")
-        self.X_ = self._prepare(X)
-        self.sq_norms_ = np.einsum("ij,ij->i", self.X_, self.X_)
+        self._store_rows(X)
         self.y_ = y
         self.y_fit_ = np.log1p(y) if self.log_target else y
         self.n_neighbors_ = min(int(self.n_neighbors), X.shape[0])
@@ -73,6 +73,17 @@ class KNNEnergyRegressor(RegressorMixin, BaseEstimator):
             return X / np.where(norms > 0, norms, 1.0)
         return X
 
+    def _store_rows(self, X: np.ndarray) -> None:
+        """Keep the training rows as the search reads them, with half their squared norms (see `_rank`)."""
+        self.X_ = self._prepare(X)
+        self.sq_norms_ = np.einsum("ij,ij->i", self.X_, self.X_)
+        self.half_sq_norms_ = 0.5 * self.sq_norms_
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        if "sq_norms_" in state and "half_sq_norms_" not in state:  # pickled by a version without it
+            self.half_sq_norms_ = 0.5 * self.sq_norms_
+
     def kneighbors(self, X: Any, n_neighbors: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Distances and indices of the nearest training rows, nearest first."""
         check_is_fitted(self)
@@ -84,48 +95,58 @@ class KNNEnergyRegressor(RegressorMixin, BaseEstimator):
 
         scikit-learn's input validation costs more than the search itself for one row; the
         predictor calls this on vectors its own encoder just built.
+
+        Rows are ranked by a key `h` that orders them as the distance does and costs one
+        operation on the product: euclidean `h = ½‖x‖² − q·x` (since `‖q − x‖² = ‖q‖² + 2h`, and
+        `‖q‖²` is the same for every row), cosine `h = −q·x` (`d = 1 + h`). Only the k kept keys
+        are turned into distances. Ties go to the lower training row (a stable sort).
         """
         k = min(n_neighbors or self.n_neighbors_, self.X_.shape[0])
         Q = self._prepare(X)
+        cosine = self.metric == "cosine"
         dist = np.empty((Q.shape[0], k))
         idx = np.empty((Q.shape[0], k), dtype=np.intp)
         for start in range(0, Q.shape[0], _BLOCK):
             q = Q[start : start + _BLOCK]
-            if self.metric == "cosine":
-                d = 1.0 - q @ self.X_.T
-            else:
-                d = np.einsum("ij,ij->i", q, q)[:, None] - 2.0 * (q @ self.X_.T) + self.sq_norms_[None, :]
-            np.maximum(d, 0.0, out=d)
-            near = np.argsort(d, axis=1, kind="stable")[:, :k]  # ties: the lower training row first
+            g = q @ self.X_.T
+            h = -g if cosine else self.half_sq_norms_[None, :] - g
+            near = np.argsort(h, axis=1, kind="stable")[:, :k]
+            kept = np.take_along_axis(h, near, axis=1)
+            d = 1.0 + kept if cosine else np.einsum("ij,ij->i", q, q)[:, None] + 2.0 * kept
             idx[start : start + len(q)] = near
-            dist[start : start + len(q)] = np.take_along_axis(d, near, axis=1)
-        if self.metric == "euclidean":
+            dist[start : start + len(q)] = np.maximum(d, 0.0)
+        if not cosine:
             dist = np.sqrt(dist)
         return dist, idx
 
-    def kneighbors_one(self, x: np.ndarray, n_neighbors: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """`kneighbors_unchecked` for one 1-D row: the same arithmetic in fewer numpy calls.
+    def nearest_one(self, x: np.ndarray, n_neighbors: int | None = None) -> tuple[list[float], list[int]]:
+        """`kneighbors_unchecked` for one 1-D row, as plain lists: the API's per-request search.
 
-        The distance row is the batch path's, operation for operation (`qq − 2·g + sq` computed
-        in place as `(−2·g + qq) + sq`, the same number in IEEE arithmetic), and both select with
-        a stable sort (ties: the lower training row first). Only BLAS may round a matrix-vector
-        product (and `x·x`) in the last bit differently from the batch's matrix product and
-        `einsum`; a test checks both paths agree.
+        The same keys and distances in fewer numpy calls (each costs more than its arithmetic
+        here). Rows are ranked with numpy's default sort, about half the cost of the stable one;
+        when two of the first k+1 keys are equal, the ranking is redone with the stable sort, so
+        ties still go to the lower training row. Only BLAS may round the matrix-vector product (and
+        `q·q`) in its last bit differently from the batch's matrix product; a test checks both
+        paths agree.
         """
         k = min(n_neighbors or self.n_neighbors_, self.X_.shape[0])
         q = self._prepare(x)
-        d = self.X_ @ q
-        if self.metric == "cosine":
-            d *= -1.0
-            d += 1.0
+        h = self.X_ @ q
+        cosine = self.metric == "cosine"
+        if cosine:
+            np.negative(h, out=h)
         else:
-            d *= -2.0
-            d += q @ q
-            d += self.sq_norms_
-        np.maximum(d, 0.0, out=d)
-        idx = np.argsort(d, kind="stable")[:k]
-        dist = d[idx]
-        return (np.sqrt(dist, out=dist) if self.metric == "euclidean" else dist), idx
+            np.subtract(self.half_sq_norms_, h, out=h)
+        top = h.argsort()[: k + 1]
+        keys = h[top].tolist()
+        if len(set(keys)) < len(keys):
+            top = h.argsort(kind="stable")[: k + 1]
+            keys = h[top].tolist()
+        idx = top.tolist()[:k]
+        if cosine:
+            return [d if d > 0.0 else 0.0 for d in (1.0 + v for v in keys[:k])], idx
+        qq = float(q @ q)
+        return [math.sqrt(d) if d > 0.0 else 0.0 for d in (qq + 2.0 * v for v in keys[:k])], idx
 
     def predict(self, X: Any) -> np.ndarray:
         check_is_fitted(self)

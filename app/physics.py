@@ -56,11 +56,13 @@ def physics_power_w(request: InferenceRequest) -> float:
     return cpu_mcpu / 1000.0 * W_PER_VCPU + mem_gb * W_PER_GB + request.gpu_count * W_PER_GPU
 
 
-def _first(*values: float | None) -> float:
-    for v in values:
-        if v is not None and v > 0 and math.isfinite(v):
-            return float(v)
-    return float(values[-1])  # the default
+def _first(request: float | None, limit: float | None, default: float) -> float:
+    """The request if it is a positive finite number, else the limit if it is, else the default."""
+    if request is not None and request > 0 and math.isfinite(request):
+        return float(request)
+    if limit is not None and limit > 0 and math.isfinite(limit):
+        return float(limit)
+    return float(default)
 
 
 def physics_from_json(request_json: Iterable[str]) -> np.ndarray:

@@ -18,9 +18,8 @@ import math
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -34,6 +33,8 @@ from app.workloads.convert import complete_request
 
 POWER_TARGETS = {"avg_power_w": 1.0, "energy_step_j": 1.0 / STEP_SECONDS}
 """Targets the model can be trained on, with the factor that turns the target into watts."""
+
+_validate_prediction = Prediction.__pydantic_validator__.validate_python
 
 MAX_EXACT_INT = 2**53
 """Largest integer a float64 holds exactly; counts beyond it are refused rather than overflowing."""
@@ -66,21 +67,24 @@ def _out_of_range(req: InferenceRequest, source: str, field: str, value: float) 
                       what=f"{req.workload_kind} {req.namespace}/{req.workload_name}", field=field)
 
 
-@dataclass(frozen=True)
-class _Cached:
+class _Cached(NamedTuple):
+    """What the cache keeps per spec hash: the encoded row and the model's output (`Served`'s fields
+    when the model has serving extras). A named tuple: cheaper to build than a frozen dataclass."""
+
     vector: np.ndarray
     power_w: float
     low_w: float | None = None
     high_w: float | None = None
     out_of_distribution: bool | None = None
     prior_weight: float | None = None
-    neighbor_dist: np.ndarray | None = None
-    neighbor_idx: np.ndarray | None = None
+    neighbor_dist: list[float] | None = None
+    neighbor_idx: list[int] | None = None
+    cpu_cores: float | None = None
+    mem_bytes: float | None = None
 
     @classmethod
     def served(cls, vector: np.ndarray, s: Served) -> _Cached:
-        return cls(vector, s.power_w, s.low_w, s.high_w, s.out_of_distribution, s.prior_weight, s.neighbor_dist,
-                   s.neighbor_idx)
+        return cls(vector, *s)
 
 
 class Predictor:
@@ -243,26 +247,30 @@ class Predictor:
 
     def _prediction(self, req: InferenceRequest, spec_hash: str, cached: _Cached) -> Prediction:
         power = cached.power_w
-        extra: dict[str, Any] = {}
-        if cached.low_w is not None and self._serving.interval is not None:
-            extra = {"pred_avg_power_w_low": cached.low_w, "pred_avg_power_w_high": cached.high_w,
-                        "interval_level": self._serving.interval.level,
-                        "out_of_distribution": cached.out_of_distribution, "prior_weight": cached.prior_weight}
-        if cached.neighbor_idx is not None and self._serving.active:
-            cpu, mem = self._serving.usage(cached.neighbor_idx, int(self.model.n_neighbors_))
-            extra.update({k: v for k, v in (("pred_cpu_cores", cpu), ("pred_mem_bytes", mem)) if v is not None})
-        return Prediction(
-            namespace=req.namespace,
-            workload_kind=req.workload_kind,
-            workload_name=req.workload_name,
-            spec_hash=spec_hash,
-            replicas=req.replicas,
-            pred_avg_power_w=power,
-            pred_energy_step_j=power * STEP_SECONDS,
-            pred_power_w_total=power * req.replicas,
-            model_version=self.model_version,
-            **extra,
-        )
+        fields: dict[str, Any] = {
+            "namespace": req.namespace,
+            "workload_kind": req.workload_kind,
+            "workload_name": req.workload_name,
+            "spec_hash": spec_hash,
+            "replicas": req.replicas,
+            "pred_avg_power_w": power,
+            "pred_energy_step_j": power * STEP_SECONDS,
+            "pred_power_w_total": power * req.replicas,
+            "model_version": self.model_version,
+        }
+        interval = self._serving.interval
+        if cached.low_w is not None and interval is not None:
+            fields["pred_avg_power_w_low"] = cached.low_w
+            fields["pred_avg_power_w_high"] = cached.high_w
+            fields["interval_level"] = interval.level
+            fields["out_of_distribution"] = cached.out_of_distribution
+            fields["prior_weight"] = cached.prior_weight
+        if cached.cpu_cores is not None:
+            fields["pred_cpu_cores"] = cached.cpu_cores
+        if cached.mem_bytes is not None:
+            fields["pred_mem_bytes"] = cached.mem_bytes
+        # the validator itself: `Prediction(**fields)` adds a Python-level __init__ around the same call
+        return _validate_prediction(fields)
 
     def cache_info(self) -> dict[str, int]:
         return {"size": len(self._cache), "max": self._cache_size}

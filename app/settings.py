@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,6 +38,12 @@ class Settings(BaseSettings):
     grid_gco2_per_kwh: float | None = Field(default=None, description="GRID_GCO2_PER_KWH default for ?hours=.")
     pue: float = Field(default=1.0, description="PUE: data-centre overhead multiplier for energy and carbon.")
     log_level: str = "INFO"
+    telemetry: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="TELEMETRY: OpenTelemetry for the API. auto: on when a tracer, meter or logger provider is "
+        "configured when the app starts (or FASTAPI_OTEL_AUTO_CONFIGURE=true); on: FastAPI's check on every "
+        "request; off.",
+    )
 
 
 @lru_cache(maxsize=1)

@@ -123,8 +123,7 @@ class PhysicsKNNRegressor(KNNEnergyRegressor):
             if fw.shape != (X.shape[1],):
                 raise ValueError(f"feature_weights must have {X.shape[1]} entries, got {fw.shape[0]}")
             self.feature_weights_ = fw
-        self.X_ = self._prepare(X)
-        self.sq_norms_ = np.einsum("ij,ij->i", self.X_, self.X_)
+        self._store_rows(X)
         self.y_ = y
         self.y_fit_ = _log(y)
         self.offset_ = _offset(offset, len(y))

@@ -80,6 +80,25 @@ def test_memoised_buckets_count_every_token(requests: list, dim: int) -> None:
         assert request_buckets(req, dim) == expected
 
 
+@pytest.mark.parametrize("image", [
+    "nginx", "nginx:1.27", "NGINX:1.27-Alpine", "localhost:5000/app", "localhost:5000/app:v2",
+    "reg.io:443/org/team/app:2.1.3-cart@sha256:abc", "app@sha256:deadbeef", "a:b:c", "ghcr.io/x/y:v1.2rc1-slim",
+    ":", "", "/", "app:", "repo/app:V10-Ubuntu22-beta",
+])
+def test_image_split_and_tag_words_match_their_regex_definitions(image: str) -> None:
+    import re
+
+    from app.features import split_image, tag_tokens
+
+    # the definitions the hand-written versions replace, written out with regular expressions here
+    ref = re.sub(r"@.*$", "", image.lower())
+    m = re.fullmatch(r"(.*):([^:/]*)", ref)
+    expected = (m.group(1), m.group(2)) if m else (ref, "")
+    assert split_image(image) == expected
+    words = re.findall(r"[a-z][a-z0-9]{1,30}", expected[1])
+    assert tag_tokens(expected[1]) == [f"tag:{w}" for w in words if not re.match(r"^v?\d", w)]
+
+
 def test_image_tokens() -> None:
     toks = image_tokens("ghcr.io/open-telemetry/demo:2.1.3-cart@sha256:abc")
     assert toks.count("img:demo") == 2

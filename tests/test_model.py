@@ -87,15 +87,55 @@ def test_one_row_search_is_the_batch_search(metric: str) -> None:
     queries = np.vstack([rng.normal(size=(30, 12)), X[10] + 1e-9, X[:3]])
     dist, idx = model.kneighbors_unchecked(queries, 7)
     for i, q in enumerate(queries):
-        d1, i1 = model.kneighbors_one(q, 7)
-        np.testing.assert_array_equal(i1, idx[i])
+        d1, i1 = model.nearest_one(q, 7)
+        assert i1 == idx[i].tolist()
         # BLAS may round a one-row product in its last bit differently from a many-row one; near 0
         # the expansion qq − 2·g + sq cancels, so sqrt turns that last bit into ~1e-8
         np.testing.assert_allclose(d1, dist[i], rtol=1e-12, atol=1e-7)
-    _, near = model.kneighbors_one(X[10] + 1e-9, 2)
-    assert list(near) == [10, 50]
+    _, near = model.nearest_one(X[10] + 1e-9, 2)
+    assert near == [10, 50]
     # and the neighbours are the true nearest, by a brute-force distance computed here
     q = queries[0] / (np.linalg.norm(queries[0]) if metric == "cosine" else 1.0)
     Z = X / (np.linalg.norm(X, axis=1, keepdims=True) if metric == "cosine" else 1.0)
     brute = np.linalg.norm(Z - q, axis=1) if metric == "euclidean" else 1.0 - Z @ q
     assert set(idx[0]) == set(np.argsort(brute)[:7])
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_one_row_search_breaks_many_ties_toward_lower_rows(metric: str) -> None:
+    # eight copies of one row among others: numpy's default sort may return them in any order,
+    # the one-row search must still list the lowest training rows first, as the stable batch sort does
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(60, 5))
+    copies = [3, 9, 17, 22, 30, 41, 47, 58]
+    X[copies] = X[3]
+    model = KNNEnergyRegressor(n_neighbors=3, metric=metric).fit(X, rng.uniform(1, 5, 60))
+    dist, near = model.nearest_one(X[3].copy(), 5)
+    assert near == copies[:5]
+    assert dist == pytest.approx([0.0] * 5, abs=1e-7)
+    _, batch = model.kneighbors_unchecked(X[3][None, :], 5)
+    assert batch[0].tolist() == copies[:5]
+
+
+def test_one_row_distances_are_the_true_distances() -> None:
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(80, 9)) * [1, 2, 3, 4, 5, 6, 7, 8, 9]
+    model = KNNEnergyRegressor(n_neighbors=4).fit(X, rng.uniform(1, 5, 80))
+    for q in rng.normal(size=(10, 9)) * 4:
+        dist, near = model.nearest_one(q, 6)
+        brute = np.linalg.norm(X - q, axis=1)
+        assert near == np.argsort(brute, kind="stable")[:6].tolist()
+        np.testing.assert_allclose(dist, brute[near], rtol=1e-10)
+
+
+def test_a_model_pickled_without_half_norms_still_searches() -> None:
+    # models saved before `half_sq_norms_` existed: it is derived again when they are loaded
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(30, 4))
+    model = KNNEnergyRegressor(n_neighbors=2).fit(X, rng.uniform(1, 5, 30))
+    state = dict(model.__getstate__())
+    del state["half_sq_norms_"]
+    old = KNNEnergyRegressor.__new__(KNNEnergyRegressor)
+    old.__setstate__(state)
+    np.testing.assert_array_equal(old.half_sq_norms_, model.half_sq_norms_)
+    assert old.nearest_one(X[7], 3) == model.nearest_one(X[7], 3)

@@ -1,8 +1,9 @@
 """Request body size limit (MAX_BODY_BYTES), enforced while the body streams in.
 
-A declared `Content-Length` over the limit is answered with 413 before a byte of the body is read;
-a chunked body is counted as it arrives and cut off with 413 as soon as it passes the limit, so
-no oversized body is ever buffered. (FastAPI's own `max_body_size` answers with a plain-text
+A declared `Content-Length` over the limit is answered with 413 before a byte of the body is read
+(within the limit, it is all the server's HTTP parser will deliver); a chunked body is counted as
+it arrives and cut off with 413 as soon as it passes the limit, so no oversized body is ever
+buffered. (FastAPI's own `max_body_size` answers with a plain-text
 "Content Too Large"; this one keeps the API's JSON error shape.)
 """
 
@@ -33,6 +34,10 @@ class BodyLimitMiddleware:
             if key == b"content-length":
                 if value.isdigit() and int(value) > limit:
                     await render_error(413, str(body_too_large(limit)))(scope, receive, send)
+                    return
+                if value.isdigit():
+                    # the server's HTTP parser delivers exactly Content-Length bytes: nothing to count
+                    await self.app(scope, receive, send)
                     return
                 break
         seen = 0

@@ -309,16 +309,35 @@ def complete_request(req: InferenceRequest, source: str = "<request>") -> Infere
         return req
     pod = app_pod_summary([(c.req_cpu_mcpu, c.req_mem_mib, c.lim_cpu_mcpu, c.lim_mem_mib) for c in req.containers])
     update: dict[str, Any] = {}
-    for key, value in (
-        ("qos_class", pod.qos_class),
-        ("effective_req_cpu_mcpu", pod.req_cpu),
-        ("effective_req_mem_mib", pod.req_mem),
-        ("effective_lim_cpu_mcpu", pod.lim_cpu),
-        ("effective_lim_mem_mib", pod.lim_mem),
-    ):
-        if getattr(req, key) is None:
-            update[key] = value
-    return req.model_copy(update=update)
+    if req.qos_class is None:
+        update["qos_class"] = pod.qos_class
+    if req.effective_req_cpu_mcpu is None:
+        update["effective_req_cpu_mcpu"] = pod.req_cpu
+    if req.effective_req_mem_mib is None:
+        update["effective_req_mem_mib"] = pod.req_mem
+    if req.effective_lim_cpu_mcpu is None:
+        update["effective_lim_cpu_mcpu"] = pod.lim_cpu
+    if req.effective_lim_mem_mib is None:
+        update["effective_lim_mem_mib"] = pod.lim_mem
+    return _updated(req, update)
+
+
+_set = object.__setattr__
+
+
+def _updated(req: InferenceRequest, update: dict[str, Any]) -> InferenceRequest:
+    """`req.model_copy(update=update)` for values already valid, in four attribute writes.
+
+    This is pydantic's own shallow copy (`BaseModel.__copy__`) for a model with no extra fields
+    and no private attributes, as `InferenceRequest` is; the generic version costs about a twentieth
+    of a /predict request. A test compares both on every attribute pydantic keeps.
+    """
+    new = InferenceRequest.__new__(InferenceRequest)
+    _set(new, "__dict__", {**req.__dict__, **update})
+    _set(new, "__pydantic_fields_set__", req.__pydantic_fields_set__ | update.keys())
+    _set(new, "__pydantic_extra__", None)
+    _set(new, "__pydantic_private__", None)
+    return new
 
 
 def _items(doc: Any, index: int) -> Iterable[tuple[int, Any]]:

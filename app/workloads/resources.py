@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 RESOURCES = ("cpu", "memory")
 
@@ -113,8 +114,7 @@ def qos_class(pod: PodResources) -> str:
     return "Guaranteed"
 
 
-@dataclass(frozen=True)
-class PodSummary:
+class PodSummary(NamedTuple):
     """QoS class and effective resources of a pod (cpu in mcpu, memory in MiB; `None` as above)."""
 
     qos_class: str
@@ -137,29 +137,33 @@ def app_pod_summary(containers: Sequence[ContainerRow]) -> PodSummary:
     from 0.0 as in `_effective`, so the floats are the same; a test compares both on every
     combination of unset, zero and set values.
     """
-    req = [0.0, 0.0]
-    lim = [0.0, 0.0]
-    req_set = [False, False]
-    lim_all = [True, True]
-    any_set = False
-    guaranteed = True
+    req_cpu = req_mem = lim_cpu = lim_mem = 0.0
+    req_cpu_set = req_mem_set = False
+    lim_cpu_all = lim_mem_all = guaranteed = True
     for rc, rm, lc, lm in containers:
-        for i, r, lv in ((0, rc, lc), (1, rm, lm)):
-            eff = lv if r is None else r  # an unset request defaults to the limit
-            if eff is not None:
-                req_set[i] = True
-                req[i] += eff
-                any_set = True
-            if lv is None:
-                lim_all[i] = guaranteed = False
-            else:
-                lim[i] += lv
-                guaranteed = guaranteed and eff == lv
-    qos = "Guaranteed" if guaranteed and containers else "Burstable" if any_set else "BestEffort"
+        eff = lc if rc is None else rc  # an unset request defaults to the limit
+        if eff is not None:
+            req_cpu_set = True
+            req_cpu += eff
+        if lc is None:
+            lim_cpu_all = guaranteed = False
+        else:
+            lim_cpu += lc
+            guaranteed = guaranteed and eff == lc
+        eff = lm if rm is None else rm
+        if eff is not None:
+            req_mem_set = True
+            req_mem += eff
+        if lm is None:
+            lim_mem_all = guaranteed = False
+        else:
+            lim_mem += lm
+            guaranteed = guaranteed and eff == lm
+    qos = "Guaranteed" if guaranteed and containers else "Burstable" if req_cpu_set or req_mem_set else "BestEffort"
     return PodSummary(
         qos,
-        req[0] if req_set[0] else None,
-        req[1] if req_set[1] else None,
-        lim[0] if lim_all[0] else None,
-        lim[1] if lim_all[1] else None,
+        req_cpu if req_cpu_set else None,
+        req_mem if req_mem_set else None,
+        lim_cpu if lim_cpu_all else None,
+        lim_mem if lim_mem_all else None,
     )

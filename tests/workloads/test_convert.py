@@ -149,3 +149,31 @@ def test_minimal_request_and_pod_spec_form() -> None:
 def test_request_needs_containers_or_pod_spec() -> None:
     with pytest.raises(ValueError, match="containers"):
         InferenceRequest.model_validate({"workload_kind": "Pod", "workload_name": "p"})
+
+
+@pytest.mark.parametrize("given", [
+    {},
+    {"qos_class": "Guaranteed"},
+    {"effective_req_cpu_mcpu": 5.0, "effective_lim_mem_mib": 7.0},
+    {"qos_class": "Burstable", "effective_req_cpu_mcpu": 1.0},
+])
+def test_completing_a_request_is_pydantics_copy_with_the_derived_fields(given: dict[str, object]) -> None:
+    # complete_request copies the request with pydantic's internals written directly: it must be
+    # what model_copy(update=...) builds, attribute for attribute, and leave the input untouched
+    req = InferenceRequest.model_validate({
+        "workload_kind": "Deployment", "workload_name": "w", "labels": {"app": "w"}, **given,
+        "containers": [{"name": "a", "image": "i", "req_cpu_mcpu": 250, "lim_mem_mib": 512},
+                       {"name": "b", "image": "j", "lim_cpu_mcpu": 100, "req_mem_mib": 64}]})
+    before = req.model_dump()
+    done = complete_request(req)
+    derived = {"qos_class": "Burstable", "effective_req_cpu_mcpu": 350.0, "effective_req_mem_mib": 576.0,
+               "effective_lim_cpu_mcpu": None, "effective_lim_mem_mib": None}
+    expected = req.model_copy(update={k: v for k, v in derived.items() if k not in given})
+    assert done is not req and req.model_dump() == before
+    assert done.__dict__ == expected.__dict__ and list(done.__dict__) == list(expected.__dict__)
+    assert done.__pydantic_fields_set__ == expected.__pydantic_fields_set__
+    assert done.__pydantic_extra__ == expected.__pydantic_extra__
+    assert done.__pydantic_private__ == expected.__pydantic_private__
+    assert done == expected and done.model_dump_json() == expected.model_dump_json()
+    assert done.model_dump(exclude_unset=True) == expected.model_dump(exclude_unset=True)
+    assert {k: getattr(done, k) for k in derived} == {**derived, **given}
