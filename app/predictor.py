@@ -37,6 +37,7 @@ POWER_TARGETS = {"avg_power_w": 1.0, "energy_step_j": 1.0 / STEP_SECONDS}
 _validate_prediction = Prediction.__pydantic_validator__.validate_python
 
 MAX_EXACT_INT = 2**53
+_MAX_EXACT_FLOAT = float(MAX_EXACT_INT)  # compared as a float: a float-to-int comparison costs more
 """Largest integer a float64 holds exactly; counts beyond it are refused rather than overflowing."""
 
 _REQUEST_NUMBERS = (
@@ -54,11 +55,11 @@ def check_numbers(req: InferenceRequest, source: str = "<request>") -> None:
     for i, c in enumerate(req.containers):
         for name in _CONTAINER_NUMBERS:
             value = getattr(c, name)
-            if value is not None and (value != value or value > MAX_EXACT_INT):  # NaN, inf, huge
+            if value is not None and (value != value or value > _MAX_EXACT_FLOAT):  # NaN, inf, huge
                 raise _out_of_range(req, source, f"containers[{i}].{name}", value)
     for name in _REQUEST_NUMBERS:
         value = getattr(req, name)
-        if value is not None and (value != value or value > MAX_EXACT_INT):
+        if value is not None and (value != value or value > _MAX_EXACT_FLOAT):
             raise _out_of_range(req, source, name, value)
 
 

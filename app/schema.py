@@ -8,6 +8,7 @@ the descriptions: mcpu = millicores (1000 mcpu = 1 vCPU), MiB = 2^20 bytes, W = 
 from __future__ import annotations
 
 import hashlib
+import operator
 from typing import Any, Literal
 
 import orjson
@@ -121,8 +122,7 @@ class InferenceRequest(BaseModel):
         # sort (this runs for every request the API serves); dict keys (labels, container
         # fields) sorted, so the order they were written in does not matter. BLAKE2b (built
         # in) costs less per call than OpenSSL's SHA-256 for a few hundred bytes.
-        d = self.__dict__
-        body = orjson.dumps([[d[f] for f in _HASHED_FIELDS], [c.__dict__ for c in self.containers], self.labels],
+        body = orjson.dumps([_hashed_values(self.__dict__), [c.__dict__ for c in self.containers], self.labels],
                             option=orjson.OPT_SORT_KEYS)
         return hashlib.blake2b(body, digest_size=8).hexdigest()
 
@@ -131,6 +131,7 @@ _HASHED_FIELDS = tuple(f for f in InferenceRequest.model_fields
                        if f not in ("namespace", "workload_name", "annotations", "pod_spec", "containers", "labels"))
 """What `InferenceRequest.spec_hash` takes as plain values; identity, annotations and the raw pod spec
 (its derived fields are hashed) are left out, containers and labels are added as dicts."""
+_hashed_values = operator.itemgetter(*_HASHED_FIELDS)
 
 
 class SkippedDocument(BaseModel):

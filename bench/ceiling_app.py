@@ -8,7 +8,8 @@ benchmark reports /predict against both: the plain FastAPI endpoint is the ceili
 defined on; the lean one shows how much of the gap is prediction work rather than framework work.
 
 Like the real app it freezes the objects alive after start-up out of the garbage collector's
-generations (`gc.freeze()`), so both pay the same collector costs.
+generations (`gc.freeze()`), so both pay the same collector costs, and it takes the same TELEMETRY
+setting (`app.api.telemetry`), so both make FastAPI's per-request OpenTelemetry check or neither does.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request, Response
 
 from app.api.body import LeanJSONRoute
+from app.api.telemetry import telemetry_config
 from app.schema import InferenceRequest
+from app.settings import get_settings
 
 
 @asynccontextmanager
@@ -30,7 +33,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
 
 
-app = FastAPI(title="ceiling", lifespan=lifespan)
+# the API's TELEMETRY setting too: by default neither pays FastAPI's per-request OpenTelemetry check
+# unless a provider is configured (app.api.telemetry)
+app = FastAPI(title="ceiling", lifespan=lifespan, telemetry=telemetry_config(get_settings().telemetry))
 
 
 @app.get("/readyz")
