@@ -18,8 +18,9 @@ What it does, all on 127.0.0.1 and bounded in time:
      one repeated spec;
   4. prints requests/s, p50 and p99 per scenario and /predict's throughput as a share of the ceiling;
   5. measures the target scenario (/predict, distinct specs) again in `--rounds` paired rounds (the
-     ceiling, then the API, back to back, both servers up) and judges the target on the median
-     round: the machine's speed drifts over minutes, and a pair a few seconds apart cancels that.
+     ceiling and the API back to back, both servers up, which one goes first alternating) and
+     judges the target on the median round: the machine's speed drifts over minutes, and a pair a
+     few seconds apart cancels that.
 
 The ceiling is measured twice (before and after the API runs) and the higher figure is used.
 Other processes on the machine share its cores: run it on a quiet machine, and read the ratio to
@@ -204,7 +205,8 @@ def bench_server(wrk: str, server: Server, endpoints: list[tuple[str, bool]], ar
 
 def paired_rounds(wrk: str, default: tuple[Path, Path], args: argparse.Namespace,
                   workdir: Path) -> list[tuple[Result, Result]]:
-    """The target scenario, measured in pairs: ceiling then /predict, back to back, `--rounds` times.
+    """The target scenario, measured in pairs, back to back, `--rounds` times: the ceiling first in odd
+    rounds, /predict first in even ones, so a steady drift in the machine's speed favours neither.
 
     Both servers run side by side (the idle one costs nothing), so each ratio compares two runs a
     few seconds apart: the machine's speed drifts by ±15% over minutes, which one ceiling run
@@ -217,8 +219,10 @@ def paired_rounds(wrk: str, default: tuple[Path, Path], args: argparse.Namespace
             run_wrk(wrk, s, "/predict", yaml=False, distinct=True, seconds=2, connections=args.connections,
                     workdir=workdir)  # warm-up, with specs the rounds never send
         for i in range(args.rounds):
-            rc, ra = (run_wrk(wrk, s, "/predict", yaml=False, distinct=True, seconds=args.duration,
-                              connections=args.connections, workdir=workdir) for s in (c, a))
+            order = (c, a) if i % 2 == 0 else (a, c)
+            runs = {s.name: run_wrk(wrk, s, "/predict", yaml=False, distinct=True, seconds=args.duration,
+                                    connections=args.connections, workdir=workdir) for s in order}
+            rc, ra = runs[c.name], runs[a.name]
             print(f"  round {i + 1}: ceiling {rc.rps:.0f} req/s, /predict {ra.rps:.0f} req/s = {ra.rps / rc.rps:.0%}, "
                   f"p99 {ra.p99_ms:.1f} ms", flush=True)
             pairs.append((rc, ra))
@@ -242,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--encoder", help="use this encoder artifact instead of building one (with --model)")
     p.add_argument("--model", help="use this model artifact instead of building one (with --encoder)")
     p.add_argument("--no-sbert", dest="sbert", action="store_false", help="skip the SBERT scenarios")
-    p.add_argument("--rounds", type=int, default=3, help="paired ceiling / API rounds for the target scenario "
+    p.add_argument("--rounds", type=int, default=5, help="paired ceiling / API rounds for the target scenario "
                    "(default: %(default)s; 0 skips them)")
     p.add_argument("--json", help="also write the results here (JSON)")
     args = p.parse_args(argv)
