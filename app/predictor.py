@@ -37,8 +37,8 @@ POWER_TARGETS = {"avg_power_w": 1.0, "energy_step_j": 1.0 / STEP_SECONDS}
 _validate_prediction = Prediction.__pydantic_validator__.validate_python
 
 MAX_EXACT_INT = 2**53
-_MAX_EXACT_FLOAT = float(MAX_EXACT_INT)  # compared as a float: a float-to-int comparison costs more
 """Largest integer a float64 holds exactly; counts beyond it are refused rather than overflowing."""
+_MAX_EXACT_FLOAT = float(MAX_EXACT_INT)  # compared as a float: a float-to-int comparison costs more
 
 _REQUEST_NUMBERS = (
     "effective_req_cpu_mcpu", "effective_req_mem_mib", "effective_lim_cpu_mcpu", "effective_lim_mem_mib",
