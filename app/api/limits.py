@@ -32,12 +32,11 @@ class BodyLimitMiddleware:
         limit = self.max_bytes
         for key, value in scope["headers"]:
             if key == b"content-length":
-                if value.isdigit() and int(value) > limit:
-                    await render_error(413, str(body_too_large(limit)))(scope, receive, send)
-                    return
                 if value.isdigit():
-                    # the server's HTTP parser delivers exactly Content-Length bytes: nothing to count
-                    await self.app(scope, receive, send)
+                    if int(value) > limit:
+                        await render_error(413, str(body_too_large(limit)))(scope, receive, send)
+                    else:  # the server's HTTP parser delivers exactly Content-Length bytes: nothing to count
+                        await self.app(scope, receive, send)
                     return
                 break
         seen = 0

@@ -140,6 +140,8 @@ def app_pod_summary(containers: Sequence[ContainerRow]) -> PodSummary:
     req_cpu = req_mem = lim_cpu = lim_mem = 0.0
     req_cpu_set = req_mem_set = False
     lim_cpu_all = lim_mem_all = guaranteed = True
+    # cpu and memory written out one after the other rather than looped over: the loop's tuples cost
+    # more than the sums themselves
     for rc, rm, lc, lm in containers:
         eff = lc if rc is None else rc  # an unset request defaults to the limit
         if eff is not None:
