@@ -1,5 +1,5 @@
-"""`python -m app <command>`: see `app.cli`."""
+"""`python -m app <command>`: see `app.cli.main`."""
 
-from app.cli import main
+from app.cli.main import main
 
 raise SystemExit(main())

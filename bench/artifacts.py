@@ -23,7 +23,7 @@ _IMAGES = ("nginx", "redis", "postgres", "envoy", "python", "golang", "node", "b
 
 def example_requests() -> list[Any]:
     """Every workload in `example/*.yaml`, completed (derived resources filled in)."""
-    from app.files import read_requests
+    from app.adapters.files import read_requests
     from app.workloads.convert import complete_request
 
     out = []
@@ -70,11 +70,11 @@ def build_artifacts(out_dir: Path, *, n_train: int = 2000, sbert: bool = False, 
     """Fit an encoder (hashed text, or + SBERT) and a k=5 KNN on `n_train` synthetic workloads."""
     import pandas as pd
 
-    from app.dataset import features_frame, join
-    from app.features import save_encoder
-    from app.model import save_model
-    from app.schema import InferenceRequest
-    from app.training import fit_encoder, train_model
+    from app.core.schema import InferenceRequest
+    from app.ml.dataset import features_frame, join
+    from app.ml.features import save_encoder
+    from app.ml.model import save_model
+    from app.pipelines.training import fit_encoder, train_model
     from app.workloads.convert import complete_request
 
     reqs = [complete_request(InferenceRequest.model_validate(d)) for d in synthetic_requests(n_train, seed, "t")]

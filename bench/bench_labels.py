@@ -98,8 +98,8 @@ def write_history(work: Path, pods: int, days: float, scrape_e: int = 240, scrap
 
 def _child(args: argparse.Namespace) -> None:
     """Run one measured phase and print a JSON line (wall seconds, peak RSS, result summary)."""
-    from app.labels import build_labels
-    from app.prometheus import PromClient
+    from app.adapters.prometheus import PromClient
+    from app.energy_labels.build import build_labels
 
     meta = json.loads(Path(args.meta).read_text())
     t0 = time.perf_counter()

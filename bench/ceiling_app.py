@@ -22,8 +22,8 @@ from fastapi import FastAPI, Request, Response
 
 from app.api.body import LeanJSONRoute
 from app.api.telemetry import telemetry_config
-from app.schema import InferenceRequest
-from app.settings import get_settings
+from app.core.schema import InferenceRequest
+from app.core.settings import get_settings
 
 
 @asynccontextmanager

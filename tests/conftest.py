@@ -44,11 +44,11 @@ def tiny_artifacts(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path
     """
     import pandas as pd
 
-    from app.dataset import features_frame, join
-    from app.features import save_encoder
-    from app.files import read_requests
-    from app.model import save_model
-    from app.training import fit_encoder, train_model
+    from app.adapters.files import read_requests
+    from app.ml.dataset import features_frame, join
+    from app.ml.features import save_encoder
+    from app.ml.model import save_model
+    from app.pipelines.training import fit_encoder, train_model
     from app.workloads.convert import complete_request
 
     reqs = []

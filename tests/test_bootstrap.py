@@ -4,11 +4,11 @@ import json
 
 import numpy as np
 
-from app.bootstrap import build_default_artifacts
-from app.commands.pipeline import TARGETS
-from app.files import read_requests
-from app.predictor import POWER_TARGETS, Predictor
-from app.settings import DEFAULT_ARTIFACTS
+from app.adapters.files import read_requests
+from app.cli.commands.pipeline import TARGETS
+from app.core.settings import DEFAULT_ARTIFACTS
+from app.pipelines.bootstrap import build_default_artifacts
+from app.serving.predictor import POWER_TARGETS, Predictor
 from app.simulate import ground_truth_frame, simulate_cluster
 from app.workloads.convert import requests_from_objects
 from tests.conftest import EXAMPLES

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.cli import build_parser, main
+from app.cli.main import build_parser, main
 from tests.conftest import EXAMPLES, REPO
 
 
@@ -114,7 +114,7 @@ def test_pipeline_end_to_end_on_examples(tmp_path: Path) -> None:
     """encode fit → join (labels written here) → train → predict, through the CLI."""
     import pandas as pd
 
-    from app.files import read_requests
+    from app.adapters.files import read_requests
     from app.workloads.convert import complete_request
 
     manifests = tmp_path / "all.yaml"

@@ -6,9 +6,9 @@ import joblib
 import numpy as np
 import pytest
 
-from app.errors import ArtifactError, PodPowerError
-from app.features import NUMERIC, WorkloadEncoder, image_tokens, load_encoder, numeric_row, save_encoder
-from app.files import read_requests
+from app.adapters.files import read_requests
+from app.core.errors import ArtifactError, PodPowerError
+from app.ml.features import NUMERIC, WorkloadEncoder, image_tokens, load_encoder, numeric_row, save_encoder
 from app.workloads.convert import complete_request
 from tests.conftest import EXAMPLES, need
 
@@ -70,7 +70,7 @@ def test_memoised_buckets_count_every_token(requests: list, dim: int) -> None:
     """Per-container and per-label memoised counts equal a count over the request's own tokens."""
     import zlib
 
-    from app.features import request_buckets, request_tokens
+    from app.ml.features import request_buckets, request_tokens
 
     for req in requests * 2:  # the second pass is served from the memo
         expected: dict[int, float] = {}
@@ -88,7 +88,7 @@ def test_memoised_buckets_count_every_token(requests: list, dim: int) -> None:
 def test_image_split_and_tag_words_match_their_regex_definitions(image: str) -> None:
     import re
 
-    from app.features import split_image, tag_tokens
+    from app.ml.features import split_image, tag_tokens
 
     # the definitions the hand-written versions replace, written out with regular expressions here
     ref = re.sub(r"@.*$", "", image.lower())
@@ -140,7 +140,7 @@ def test_sbert_embeddings_from_the_local_model(requests: list, tmp_path: Path, m
     try:
         import sentence_transformers  # noqa: F401
 
-        from app.features import default_sbert_path
+        from app.ml.features import default_sbert_path
         path = default_sbert_path()
     except (ImportError, PodPowerError) as exc:
         need(False, f"SBERT not installed ({exc}); pip install -r requirements-sbert.txt")

@@ -6,8 +6,8 @@ from sklearn.model_selection import GroupKFold
 from sklearn.neighbors import KNeighborsRegressor
 from sklearn.utils.estimator_checks import check_estimator
 
-from app.errors import PodPowerError
-from app.model import KNNEnergyRegressor, group_cv, regression_metrics
+from app.core.errors import PodPowerError
+from app.ml.model import KNNEnergyRegressor, group_cv, regression_metrics
 
 
 @pytest.mark.parametrize("params", [{}, {"log_target": False}, {"metric": "cosine", "weights": "uniform"}])

@@ -13,8 +13,8 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from app.errors import UpstreamError
-from app.prometheus import PromClient
+from app.adapters.prometheus import PromClient
+from app.core.errors import UpstreamError
 from tests.conftest import REPO, free_port
 
 OK_VECTOR = {"status": "success", "data": {"resultType": "vector",

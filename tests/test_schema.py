@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from app.schema import ContainerSpec, InferenceRequest
+from app.core.schema import ContainerSpec, InferenceRequest
 
 BASE: dict[str, Any] = {
     "namespace": "shop", "workload_kind": "Deployment", "workload_name": "web", "replicas": 2,

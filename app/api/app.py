@@ -1,6 +1,6 @@
 """The app factory: `create_app(settings)`; `app` for `uvicorn app.api.app:app`.
 
-Settings come from the environment in one place (`app.settings`); the lifespan starts loading the
+Settings come from the environment in one place (`app.core.settings`); the lifespan starts loading the
 encoder and model (ENCODER_PATH, MODEL_PATH) in the background, so the server accepts connections
 at once: `/healthz` is 200 from the start, `/readyz` 503 until the artifacts are in.
 """
@@ -19,7 +19,7 @@ from app.api.limits import BodyLimitMiddleware
 from app.api.routes import router
 from app.api.service import Loader, ServiceState, load_predictor
 from app.api.telemetry import telemetry_config
-from app.settings import Settings, get_settings
+from app.core.settings import Settings, get_settings
 
 DESCRIPTION = """\
 Predicts the average power (W) and the energy per 60 s step (J) of a Kubernetes workload's pods from its

@@ -29,7 +29,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from app.api.deps import require_json
-from app.errors import InputError
+from app.core.errors import InputError
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -12,11 +12,11 @@ from fastapi import Depends, Request
 
 from app.api.errors import UnsupportedMediaTypeError
 from app.api.service import ServiceState
-from app.errors import InputError
+from app.core.errors import InputError
 from app.workloads.yamlload import YamlLimits
 
 if TYPE_CHECKING:  # scikit-learn comes in with the predictor, loaded by the lifespan rather than at import
-    from app.predictor import Predictor
+    from app.serving.predictor import Predictor
 
 YAML_MEDIA_TYPES = ("text/plain", "application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
 """Content types the from-yaml endpoints read (parameters such as `; charset=utf-8` are ignored)."""

@@ -1,6 +1,6 @@
 """The one place that turns errors into HTTP responses.
 
-Domain errors (`app.errors`) carry what went wrong and where; this module only picks the status
+Domain errors (`app.core.errors`) carry what went wrong and where; this module only picks the status
 code and renders `{"detail": "<one line>", "errors": [...]}`. User input never ends in a 500:
 bad content → 422, too large → 413, wrong media type → 415, no model loaded → 503.
 """
@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.errors import ArtifactError, InputError, NotReadyError, PodPowerError, TooLargeError, UpstreamError
+from app.core.errors import ArtifactError, InputError, NotReadyError, PodPowerError, TooLargeError, UpstreamError
 
 log = logging.getLogger("app.api")
 

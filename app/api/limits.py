@@ -12,7 +12,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.errors import render_error
-from app.errors import TooLargeError
+from app.core.errors import TooLargeError
 
 
 def body_too_large(limit: int) -> TooLargeError:

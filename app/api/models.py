@@ -1,4 +1,4 @@
-"""Response shapes that only the API has (the prediction types live in `app.schema`)."""
+"""Response shapes that only the API has (the prediction types live in `app.core.schema`)."""
 
 from __future__ import annotations
 

@@ -23,12 +23,12 @@ from app.api.body import LeanJSONRoute
 from app.api.deps import PredictorDep, ServiceDep, YamlLimitsDep, YamlTextDep
 from app.api.errors import INFER_ERRORS, NOT_READY, PREDICT_ERRORS, YAML_ERRORS
 from app.api.models import EncoderInfo, Health, ModelCard, Readiness
-from app.errors import InputError
-from app.schema import ConversionResult, InferenceRequest, MultiPrediction, Prediction
+from app.core.errors import InputError
+from app.core.schema import ConversionResult, InferenceRequest, MultiPrediction, Prediction
 from app.workloads.convert import requests_from_yaml
 
 if TYPE_CHECKING:
-    from app.predictor import Predictor
+    from app.serving.predictor import Predictor
 
 router = APIRouter()
 

@@ -16,14 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from app.errors import NotReadyError
-from app.schema import InferenceRequest
-from app.settings import Settings
+from app.core.errors import NotReadyError
+from app.core.schema import InferenceRequest
+from app.core.settings import Settings
 from app.workloads.convert import complete_request
 from app.workloads.yamlload import YamlLimits
 
 if TYPE_CHECKING:  # importing the predictor pulls in scikit-learn: done by the loader, not at import
-    from app.predictor import Predictor
+    from app.serving.predictor import Predictor
 
 log = logging.getLogger("app.api")
 
@@ -37,7 +37,7 @@ def load_predictor(settings: Settings) -> Predictor:
     than in the first user's request; it goes around the predictor's cache so nothing is cached.
     """
     from app.api.examples import PREDICT_CONTAINERS
-    from app.predictor import Predictor
+    from app.serving.predictor import Predictor
 
     predictor = Predictor.load(settings.encoder_path, settings.model_path, cache_size=settings.encoding_cache_size)
     probe = complete_request(InferenceRequest.model_validate(PREDICT_CONTAINERS))

@@ -14,8 +14,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from app.errors import InputError
-from app.schema import WORKLOAD_KINDS, ContainerSpec, ConversionResult, InferenceRequest, SkippedDocument
+from app.core.errors import InputError
+from app.core.schema import WORKLOAD_KINDS, ContainerSpec, ConversionResult, InferenceRequest, SkippedDocument
 from app.workloads.quantities import QuantityError, cpu_to_mcpu, memory_to_mib
 from app.workloads.resources import (
     PodResources,

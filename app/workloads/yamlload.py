@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from app.errors import InputError, TooLargeError
+from app.core.errors import InputError, TooLargeError
 
 _Base: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

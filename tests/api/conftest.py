@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.api.app import create_app
-from app.settings import Settings
+from app.core.settings import Settings
 
 MIB = 2**20
 

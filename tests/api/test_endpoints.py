@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from app.schema import STEP_SECONDS
+from app.core.schema import STEP_SECONDS
 from tests.api.conftest import DEPLOYMENT_MULTI_W, POD_GUARANTEED_W
 from tests.conftest import EXAMPLES
 

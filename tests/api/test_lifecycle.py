@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 
 from app.api.app import create_app
 from app.api.service import load_predictor
-from app.predictor import Predictor
-from app.settings import Settings
+from app.core.settings import Settings
+from app.serving.predictor import Predictor
 from tests.api.conftest import settings_for
 from tests.conftest import REPO
 

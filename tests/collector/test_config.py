@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from app.cli import main
-from app.collector.config import ClusterConfigError, connect, parse_bool
+from app.adapters.collector.config import ClusterConfigError, connect, parse_bool
+from app.cli.main import main
 from tests.collector.conftest import expected_line, read_lines
 from tests.collector.fake_apiserver import FakeApiServer
 from tests.collector.manifests import deployment

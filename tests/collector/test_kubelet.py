@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from app.cli import main
-from app.collector.kubelet import KubeletClient, KubeletOptions, owning_workload, pod_ready, run_kubelet
-from app.collector.objects import from_raw
-from app.collector.sinks import NdjsonSink
-from app.collector.state import TemplateState
-from app.collector.tracker import Tracker
+from app.adapters.collector.kubelet import KubeletClient, KubeletOptions, owning_workload, pod_ready, run_kubelet
+from app.adapters.collector.objects import from_raw
+from app.adapters.collector.sinks import NdjsonSink
+from app.adapters.collector.state import TemplateState
+from app.adapters.collector.tracker import Tracker
+from app.cli.main import main
 from tests.collector.conftest import expected_line, read_lines, wait_for
 from tests.collector.manifests import container, pod
 from tests.conftest import need
@@ -176,7 +176,7 @@ def test_client_certificate_and_ca_through_the_cli(kubelet_factory, pki: Any, tm
 
 def test_token_polling_emits_template_changes_only(kubelet_factory, tmp_path: Path,
                                                    caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="app.collector")
+    caplog.set_level(logging.INFO, logger="app.adapters.collector")
     kubelet = kubelet_factory(token="s3cret")
     pods = node_pods()
     kubelet.set_pods(pods)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.collector.labels import sanitize_label_name, sanitize_labels
+from app.adapters.collector.prom_names import sanitize_label_name, sanitize_labels
 
 PROM_LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from app.collector.backoff import Backoff
-from app.collector.sinks import NdjsonSink, PostSink
-from app.files import read_requests, write_ndjson
-from app.schema import InferenceRequest
+from app.adapters.collector.backoff import Backoff
+from app.adapters.collector.sinks import NdjsonSink, PostSink
+from app.adapters.files import read_requests, write_ndjson
+from app.core.schema import InferenceRequest
 from tests.conftest import EXAMPLES, REPO, free_port, need
 
 WRITERS_PER_PROCESS = 4
@@ -71,7 +71,7 @@ def test_ndjson_concurrent_threads_and_processes_never_interleave(tmp_path: Path
 
 _KILL_WRITER = """
 import sys
-from app.collector.sinks import NdjsonSink
+from app.adapters.collector.sinks import NdjsonSink
 sink = NdjsonSink(sys.argv[1])
 print("ready", flush=True)
 i = 0
@@ -99,7 +99,7 @@ def test_ndjson_sigkill_then_reopen_leaves_only_whole_lines(tmp_path: Path, capl
     rows = [json.loads(line) for line in complete.split(b"\n")[:-1]]
     assert [r["i"] for r in rows] == list(range(len(rows))) and len(rows) > 10
 
-    caplog.set_level(logging.WARNING, logger="app.collector.sinks")
+    caplog.set_level(logging.WARNING, logger="app.adapters.collector.sinks")
     sink = NdjsonSink(path)
     sink.write_line(b'{"i": "after"}\n')
     sink.close()
@@ -196,7 +196,7 @@ def _req(name: str) -> InferenceRequest:
 
 
 def test_post_sink_never_blocks_on_a_slow_api_and_drops_oldest(predict_api, caplog) -> None:
-    caplog.set_level(logging.WARNING, logger="app.collector.sinks")
+    caplog.set_level(logging.WARNING, logger="app.adapters.collector.sinks")
     api = predict_api(lambda _n: (200, 0.15))  # every answer takes 150 ms
     sink = PostSink(api.url, max_queue=5, retries=0)
     names = [f"w{i:02d}" for i in range(20)]
@@ -218,7 +218,7 @@ def test_post_sink_never_blocks_on_a_slow_api_and_drops_oldest(predict_api, capl
 
 
 def test_post_sink_retries_with_backoff_and_logs_each_failure(predict_api, caplog) -> None:
-    caplog.set_level(logging.INFO, logger="app.collector.sinks")
+    caplog.set_level(logging.INFO, logger="app.adapters.collector.sinks")
     api = predict_api(lambda n: (503, 0.0) if n < 3 else (200, 0.0))  # three failures, then success
     sink = PostSink(api.url, retries=4, backoff=Backoff(0.05, 1.0))
     sink.emit(_req("flaky"))
@@ -235,7 +235,7 @@ def test_post_sink_retries_with_backoff_and_logs_each_failure(predict_api, caplo
 
 
 def test_post_sink_gives_up_rejected_and_unreachable(predict_api, caplog) -> None:
-    caplog.set_level(logging.INFO, logger="app.collector.sinks")
+    caplog.set_level(logging.INFO, logger="app.adapters.collector.sinks")
     down = predict_api(lambda _n: (500, 0.0))
     sink = PostSink(down.url, retries=2, backoff=Backoff(0.01, 0.05))
     sink.emit(_req("doomed"))

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from app.collector.backoff import Backoff
-from app.collector.objects import WatchedObject, from_raw
-from app.collector.state import TemplateState
-from app.collector.tracker import Tracker
-from app.errors import InputError
-from app.schema import InferenceRequest
+from app.adapters.collector.backoff import Backoff
+from app.adapters.collector.objects import WatchedObject, from_raw
+from app.adapters.collector.state import TemplateState
+from app.adapters.collector.tracker import Tracker
+from app.core.errors import InputError
+from app.core.schema import InferenceRequest
 from app.workloads.convert import request_from_object
 from tests.collector.manifests import deployment, statefulset
 
@@ -86,7 +86,7 @@ def test_resume_from_state_emits_only_what_changed_and_forgets_in_scope(caplog: 
     state.hashes["Deployment/shop/gone"] = "0" * 16
     out: list[InferenceRequest] = []
     t = Tracker(state, collect(out), emit_initial=False)
-    caplog.set_level(logging.INFO, logger="app.collector")
+    caplog.set_level(logging.INFO, logger="app.adapters.collector")
     n = t.sync([web, obj(deployment("api", image="nginx:2")), obj(deployment("new"))],
                lambda k: k.startswith("Deployment/"), initial=True)
     assert n == 2 and names(out) == ["Deployment/api", "Deployment/new"]
@@ -99,7 +99,7 @@ def test_unconvertible_object_is_skipped_and_warned_once_per_version(caplog: pyt
     bad = deployment("bad", cpu="12xyz")
     bad["metadata"]["resourceVersion"] = "7"
     t = Tracker(TemplateState(), collect([]), emit_initial=True)
-    caplog.set_level(logging.WARNING, logger="app.collector")
+    caplog.set_level(logging.WARNING, logger="app.adapters.collector")
     assert not t.upsert(obj(bad)) and not t.upsert(obj(bad))
     warnings = [r.getMessage() for r in caplog.records]
     assert len(warnings) == 1

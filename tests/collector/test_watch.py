@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from app.cli import main
-from app.errors import UpstreamError
+from app.cli.main import main
+from app.core.errors import UpstreamError
 from tests.collector.conftest import expected_line, wait_for
 from tests.collector.fake_apiserver import FakeApiServer
 from tests.collector.manifests import cronjob, deployment, job, pod, statefulset
@@ -129,7 +129,7 @@ def test_gone_relists_emits_only_changes_and_logs_deletions(
     run = start_collector()
     run.wait_lines(3)
     api.wait_watching("Deployment")
-    caplog.set_level(logging.INFO, logger="app.collector")
+    caplog.set_level(logging.INFO, logger="app.adapters.collector")
 
     api.gate.clear()
     api.drop_watches()
@@ -154,7 +154,7 @@ def test_gone_relists_emits_only_changes_and_logs_deletions(
 
 def test_deleted_event_is_logged_and_recreation_emits_again(api: FakeApiServer, start_collector,
                                                            caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="app.collector")
+    caplog.set_level(logging.INFO, logger="app.adapters.collector")
     web = api.apply(deployment("web"))
     run = start_collector()
     run.wait_lines(1)

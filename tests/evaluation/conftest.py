@@ -21,9 +21,9 @@ class Sim:
 
 @pytest.fixture(scope="session")
 def sim() -> Sim:
-    from app.dataset import features_frame, join
+    from app.ml.dataset import features_frame, join
+    from app.pipelines.training import fit_encoder
     from app.simulate import ground_truth_frame, simulate_cluster
-    from app.training import fit_encoder
     from app.workloads.convert import complete_request, requests_from_objects
 
     cluster = simulate_cluster(seed=SEED, n_workloads=WORKLOADS, hours=HOURS)
@@ -38,9 +38,9 @@ def sim() -> Sim:
 
 @pytest.fixture(scope="session")
 def tuned_artifacts(sim: Sim, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    from app.features import save_encoder
-    from app.model import save_model
-    from app.training import train_tuned_model
+    from app.ml.features import save_encoder
+    from app.ml.model import save_model
+    from app.pipelines.training import train_tuned_model
 
     model, card, extras = train_tuned_model(sim.rows, feature_names=sim.feature_names)
     d = tmp_path_factory.mktemp("tuned-artifacts")

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from sklearn.utils.estimator_checks import check_estimator
 
-from app.conformal import calibrate, coverage
-from app.model import KNNEnergyRegressor
-from app.tuning import PhysicsKNNRegressor, TunedPhysicsKNN, feature_blocks
+from app.ml.conformal import calibrate, coverage
+from app.ml.model import KNNEnergyRegressor
+from app.ml.tuning import PhysicsKNNRegressor, TunedPhysicsKNN, feature_blocks
 
 
 def test_calibrate_uses_the_conformal_ranks() -> None:

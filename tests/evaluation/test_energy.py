@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from app.energy import horizon_energy, runs_per_day
-from app.errors import InputError
-from app.schema import ContainerSpec, InferenceRequest
+from app.core.errors import InputError
+from app.core.schema import ContainerSpec, InferenceRequest
+from app.ml.energy import horizon_energy, runs_per_day
 
 C = [ContainerSpec(name="a", image="x")]
 

@@ -8,9 +8,9 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from app.cli import main
-from app.evaluation import Evaluation, evaluate
-from app.tuning import feature_blocks
+from app.cli.main import main
+from app.ml.tuning import feature_blocks
+from app.pipelines.evaluation import Evaluation, evaluate
 from tests.evaluation.conftest import Sim
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -67,7 +67,7 @@ def test_interval_metrics_are_the_shares_inside(ev: Evaluation) -> None:
 @pytest.fixture(scope="module")
 def default_ev() -> Evaluation:
     """The report's default data set: simulated cluster seed 7, 120 workloads, 6 h."""
-    from app.evaluation import simulated_rows
+    from app.pipelines.evaluation import simulated_rows
 
     rows, names = simulated_rows()
     return evaluate(rows, blocks=feature_blocks(len(names), names))
@@ -81,7 +81,7 @@ def test_interval_coverage_on_the_default_cluster(default_ev: Evaluation) -> Non
 @pytest.mark.slow
 def test_interval_coverage_is_calibrated_across_clusters() -> None:
     """Over 8 other seeded clusters the per-workload coverage averages to the nominal level."""
-    from app.evaluation import simulated_rows
+    from app.pipelines.evaluation import simulated_rows
 
     seen = []
     for seed in range(1, 9):
@@ -92,7 +92,7 @@ def test_interval_coverage_is_calibrated_across_clusters() -> None:
 
 
 def test_report_files_and_plots(ev: Evaluation, tmp_path: Path) -> None:
-    from app.report import write_report
+    from app.pipelines.report import write_report
 
     paths = write_report(ev, tmp_path)
     text = (tmp_path / "report.md").read_text()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.physics import physics_power_w
-from app.schema import ContainerSpec, InferenceRequest
+from app.core.schema import ContainerSpec, InferenceRequest
+from app.ml.physics import physics_power_w
 from app.workloads.convert import complete_request
 
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from app.predictor import Predictor
-from app.schema import ContainerSpec, InferenceRequest
+from app.core.schema import ContainerSpec, InferenceRequest
+from app.serving.predictor import Predictor
 from tests.evaluation.conftest import Sim
 
 KEY = ["namespace", "workload_kind", "workload_name"]
@@ -89,7 +89,7 @@ def test_job_energy_is_per_run_from_similar_jobs_durations(predictor: Predictor,
 
 
 def test_negative_hours_is_an_input_error(predictor: Predictor, sim: Sim) -> None:
-    from app.errors import InputError
+    from app.core.errors import InputError
 
     with pytest.raises(InputError, match="hours"):
         predictor.predict(sim.requests[0], hours=-1.0)
@@ -97,7 +97,7 @@ def test_negative_hours_is_an_input_error(predictor: Predictor, sim: Sim) -> Non
 
 def test_api_query_parameters(tuned_artifacts: tuple[Path, Path], sim: Sim) -> None:
     from app.api.app import create_app
-    from app.settings import Settings
+    from app.core.settings import Settings
 
     settings = Settings(encoder_path=tuned_artifacts[0], model_path=tuned_artifacts[1],
                         grid_gco2_per_kwh=300.0, pue=1.1)  # type: ignore[arg-type]
@@ -124,7 +124,7 @@ def test_api_query_parameters(tuned_artifacts: tuple[Path, Path], sim: Sim) -> N
 
 
 def test_cli_predict_flags(tuned_artifacts: tuple[Path, Path], tmp_path: Path) -> None:
-    from app.cli import main
+    from app.cli.main import main
 
     out = tmp_path / "p.ndjson"
     src = Path(__file__).resolve().parents[2] / "example" / "pod-guaranteed.yaml"

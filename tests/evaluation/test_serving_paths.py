@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.predictor import Predictor
-from app.schema import InferenceRequest
+from app.core.schema import InferenceRequest
+from app.serving.predictor import Predictor
 
 
 def test_single_and_batch_paths_agree(sim, tuned_artifacts) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.predictor import Predictor
-from app.schema import InferenceRequest
+from app.core.schema import InferenceRequest
+from app.serving.predictor import Predictor
 
 
 def test_training_specs_get_their_measured_usage(sim, tuned_artifacts) -> None:

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app.cli import main
-from app.errors import InputError
-from app.prometheus import PromClient
-from app.scrape import ExportPlan, export, selector_for
+from app.adapters.prometheus import PromClient
+from app.cli.main import main
+from app.core.errors import InputError
+from app.history.scrape import ExportPlan, export, selector_for
 from app.simulate import SimCluster
 from tests.history.conftest import HistoryProm
 

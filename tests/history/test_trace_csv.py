@@ -9,10 +9,10 @@ import kubernetes_validate
 import pandas as pd
 import pytest
 
-from app.cli import main
-from app.errors import InputError
-from app.trace import NamespaceFilter, build
-from app.trace_sources import read_csv_dir
+from app.cli.main import main
+from app.core.errors import InputError
+from app.history.trace import NamespaceFilter, build
+from app.history.trace_sources import read_csv_dir
 
 T = 1_767_225_600  # grid: T, T+60, …, T+240
 MI = 1024 * 1024

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from app.cli import main
-from app.predictor import Predictor
+from app.cli.main import main
+from app.serving.predictor import Predictor
 from app.workloads.convert import request_from_object
 from tests.history.test_trace_csv import T, write_fixture
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.cli import main
-from app.prometheus import PromClient
+from app.adapters.prometheus import PromClient
+from app.cli.main import main
+from app.history.trace import build
+from app.history.trace_sources import read_prometheus
 from app.simulate import SimCluster
-from app.trace import build
-from app.trace_sources import read_prometheus
 from tests.history.conftest import HistoryProm
 
 pytestmark = pytest.mark.prometheus

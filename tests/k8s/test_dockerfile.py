@@ -235,7 +235,7 @@ def clean_env(**extra: str) -> dict[str, str]:
 def test_image_files_suffice_for_the_app(image_tree: Path) -> None:
     assert (image_tree / "app" / "__main__.py").is_file()
     assert not (image_tree / "tests").exists()
-    run = subprocess.run([sys.executable, "-c", "import app.api.app, app.cli; print(app.api.app.app.title)"],
+    run = subprocess.run([sys.executable, "-c", "import app.api.app, app.cli.main; print(app.api.app.app.title)"],
                          cwd=image_tree, env=clean_env(), capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert "prediction API" in run.stdout
@@ -244,7 +244,7 @@ def test_image_files_suffice_for_the_app(image_tree: Path) -> None:
     assert run.returncode == 0, run.stderr
     for command in ("serve", "collect", "encode", "labels", "join", "train", "predict"):
         assert command in run.stdout, f"`python -m app {command}` missing from the image"
-    run = subprocess.run([sys.executable, "-c", "from app.settings import Settings; print(Settings().model_path)"],
+    run = subprocess.run([sys.executable, "-c", "from app.core.settings import Settings; print(Settings().model_path)"],
                          cwd=image_tree, env=clean_env(), capture_output=True, text=True, timeout=120)
     assert run.stdout.strip() == str(image_tree / "artifacts" / "knn_energy.joblib"), "baked-in default path"
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from app.cli import build_parser
+from app.cli.main import build_parser
 from tests.conftest import REPO, need, need_binary
 from tests.k8s.manifests import (
     IMAGE_UID,

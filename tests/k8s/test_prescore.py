@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from app.predictor import Predictor
+from app.serving.predictor import Predictor
 from app.workloads.convert import requests_from_yaml
 from tests.conftest import EXAMPLES, REPO, free_port, need_binary
 from tests.k8s.manifests import container_env, find

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app.errors import UpstreamError
-from app.labels import build_labels, check_source
-from app.prometheus import PromClient
+from app.adapters.prometheus import PromClient
+from app.core.errors import UpstreamError
+from app.energy_labels.build import build_labels, check_source
 from tests.conftest import REPO
 from tests.labels.conftest import SimProm
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.errors import InputError
-from app.labels import CounterAccumulator, Owners, detect_schema, energy_source, suffix_owner
+from app.core.errors import InputError
+from app.energy_labels.build import CounterAccumulator, Owners, detect_schema, energy_source, suffix_owner
 
 
 def _chunk(key: str, idx: list[int], vals: list[float]) -> list:

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from app.errors import InputError, TooLargeError
-from app.schema import InferenceRequest
+from app.core.errors import InputError, TooLargeError
+from app.core.schema import InferenceRequest
 from app.workloads.convert import complete_request, request_from_object, requests_from_yaml
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "example"

@@ -3,6 +3,9 @@
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from kubernetes.utils.quantity import parse_quantity as _k8s_parse
 
 from app.workloads.quantities import QuantityError, cpu_to_mcpu, memory_to_mib, parse_quantity
 
@@ -53,3 +56,26 @@ def test_units() -> None:
     assert cpu_to_mcpu("250m") == 250.0
     assert cpu_to_mcpu(2) == 2000.0
     assert cpu_to_mcpu("1e3") == 1_000_000.0
+
+
+@pytest.mark.parametrize("hostile", ["1e999999999", "1E-999999999", "9" * 65, "1e61", "Infinity", " 1", "1 ",
+                                     "1_000", "1K", "1ki", "1mi", "1e1.5", "+-1", "1e+", "..5", [1], {"a": 1},
+                                     float("inf"), float("nan"), -1, 10**4000], ids=repr)
+def test_hostile_quantities_are_clear_errors(hostile: object) -> None:
+    with pytest.raises(QuantityError, match="quantity"):
+        parse_quantity(hostile)
+
+
+_NUMBER = st.from_regex(r"[+]?([0-9]{1,12}(\.[0-9]{0,6})?|\.[0-9]{1,6})", fullmatch=True)
+_SUFFIX = st.sampled_from(["", "n", "u", "m", "k", "M", "G", "T", "P", "E", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"])
+_EXP = st.builds(lambda e, s: f"{e}{s}", st.sampled_from(["e", "E"]), st.integers(-30, 30))
+
+
+@settings(max_examples=3000, deadline=None)
+@given(_NUMBER, st.one_of(_SUFFIX, _EXP))
+def test_parity_with_the_kubernetes_client(number: str, suffix: str) -> None:
+    """On every grammatical quantity, our Decimal equals the official client's, digit for digit."""
+    text = number + suffix
+    ours = parse_quantity(text)
+    theirs = _k8s_parse(text)
+    assert ours == theirs, (text, ours, theirs)

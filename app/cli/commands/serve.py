@@ -1,0 +1,43 @@
+"""`python -m app serve`: run the prediction API under uvicorn (one process, one event loop).
+
+Flags override the environment (ENCODER_PATH, MODEL_PATH); everything else comes from `Settings`.
+`uvicorn app.api.app:app` runs the same app with settings from the environment only.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from app.core.settings import get_settings
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    s = get_settings()
+    p = sub.add_parser("serve", help="run the prediction API (FastAPI under uvicorn)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s; 0.0.0.0 in a container)")
+    p.add_argument("--port", type=int, default=8000, help="default: %(default)s")
+    p.add_argument("--encoder", default=str(s.encoder_path), help="encoder artifact (default: ENCODER_PATH or "
+                   "%(default)s)")
+    p.add_argument("--model", default=str(s.model_path), help="model artifact (default: MODEL_PATH or %(default)s)")
+    p.add_argument("--log-level", default=s.log_level.lower(), choices=["debug", "info", "warning", "error"],
+                   help="default: LOG_LEVEL or %(default)s")
+    p.add_argument("--no-access-log", dest="access_log", action="store_false",
+                   help="do not log every request (saves a little time per request under load)")
+    p.set_defaults(func=serve_cmd)
+
+
+def serve_cmd(args: argparse.Namespace) -> int:
+    import logging
+
+    import uvicorn
+
+    from app.api.app import create_app
+
+    if not 0 < args.port < 65536:
+        raise ValueError(f"--port must be between 1 and 65535, got {args.port}")
+    logging.getLogger().setLevel(args.log_level.upper())
+    settings = get_settings().model_copy(update={"encoder_path": Path(args.encoder), "model_path": Path(args.model)})
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level,
+                access_log=args.access_log)
+    return 0

@@ -1,0 +1,140 @@
+"""Energy and carbon over a horizon, from predicted average power per pod.
+
+* Long-running workloads (Deployment, StatefulSet, DaemonSet, …, Pod): all replicas run the whole
+  horizon: `E = replicas × P × hours × 3600 × PUE` joules.
+* Job: one run. Pods = `completions` when set, else `parallelism`/replicas (at least 1); each pod
+  runs for the duration of similar measured Jobs: `E = pods × P × duration × PUE`, whatever the
+  horizon (the energy *per run*).
+* CronJob: runs per day from the schedule × energy per run × hours / 24 (`hours=24` → per day).
+
+`kWh = J / 3.6e6`; `gCO2e = kWh × grid intensity` (the PUE is already in the energy: the facility's
+overhead draws from the same grid).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.core.errors import InputError
+from app.core.schema import InferenceRequest
+
+J_PER_KWH = 3.6e6
+DAYS_PER_MONTH = 365.25 / 12
+_MACROS = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *", "@weekly": "0 0 * * 0",
+           "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@hourly": "0 * * * *"}
+_NAMES = {
+    "jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6, "jul": 7, "aug": 8, "sep": 9, "oct": 10,
+    "nov": 11, "dec": 12, "sun": 0, "mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6,
+}
+
+
+def _field(spec: str, lo: int, hi: int) -> set[int]:
+    out: set[int] = set()
+    for part in spec.split(","):
+        base, _, step_s = part.partition("/")
+        step = int(step_s) if step_s else 1
+        if step < 1:
+            raise ValueError(f"step must be ≥ 1 in {part!r}")
+        if base in ("*", "?"):
+            a, b = lo, hi
+        elif "-" in base:
+            a_s, b_s = base.split("-", 1)
+            a, b = _value(a_s), _value(b_s)
+        else:
+            a = _value(base)
+            b = hi if step_s else a
+        if a < lo or b > hi or a > b:
+            raise ValueError(f"{part!r} is outside {lo}-{hi}")
+        out.update(range(a, b + 1, step))
+    return out
+
+
+def _value(s: str) -> int:
+    s = s.strip().lower()
+    return _NAMES[s] if s in _NAMES else int(s)
+
+
+def runs_per_day(schedule: str) -> float:
+    """Average runs per day of a cron schedule (5 fields or an @macro; `CRON_TZ=`/`TZ=` prefix ignored).
+
+    Minutes × hours fire on every matching day; the day share is |dom|/30.44 or |dow|/7 (either
+    restricted: cron fires when either matches, capped at every day), times |months|/12.
+    """
+    text = schedule.strip()
+    if text.split(" ", 1)[0].upper().startswith(("CRON_TZ=", "TZ=")):
+        text = text.split(" ", 1)[1].strip() if " " in text else ""
+    text = _MACROS.get(text.lower(), text)
+    fields = text.split()
+    if len(fields) != 5:
+        raise ValueError(f"a cron schedule has 5 fields, got {len(fields)}")
+    minute, hour, dom, month, dow = fields
+    n_min = len(_field(minute, 0, 59))
+    n_hour = len(_field(hour, 0, 23))
+    doms = _field(dom, 1, 31)
+    months = _field(month, 1, 12)
+    dows = {d % 7 for d in _field(dow, 0, 7)}
+    dom_any, dow_any = dom in ("*", "?"), dow in ("*", "?")
+    if dom_any and dow_any:
+        day_share = 1.0
+    elif dow_any:
+        day_share = min(1.0, len(doms) / DAYS_PER_MONTH)
+    elif dom_any:
+        day_share = len(dows) / 7
+    else:
+        day_share = min(1.0, len(doms) / DAYS_PER_MONTH + len(dows) / 7)
+    return n_min * n_hour * day_share * len(months) / 12
+
+
+@dataclass(frozen=True)
+class Horizon:
+    """Energy of a workload over a horizon; `hours` is what the energy covers (a Job: its run)."""
+
+    hours: float
+    energy_j: float
+    energy_kwh: float
+    co2_g: float | None
+
+
+def job_pods(req: InferenceRequest) -> int:
+    """Pods one run of a Job (or CronJob run) starts: completions, else parallelism, at least 1."""
+    if req.completions:
+        return int(req.completions)
+    return max(int(req.parallelism or req.replicas or 1), 1)
+
+
+def horizon_energy(
+    req: InferenceRequest,
+    power_w: float,
+    hours: float,
+    *,
+    run_duration_s: float | None = None,
+    grid_gco2_per_kwh: float | None = None,
+    pue: float = 1.0,
+    source: str = "<request>",
+) -> Horizon:
+    """Energy (and CO2 when a grid intensity is given) of the workload; see the module docstring.
+
+    A Job or CronJob without a known run duration is treated as running the whole horizon.
+    """
+    if not hours >= 0:
+        raise InputError(f"hours must be a non-negative number, got {hours}", source=source, field="hours")
+    if pue < 1.0:
+        raise InputError(f"PUE must be ≥ 1, got {pue}", source=source, field="pue")
+    batch = req.workload_kind in ("Job", "CronJob") and run_duration_s is not None
+    if batch:
+        run_j = job_pods(req) * power_w * float(run_duration_s)  # type: ignore[arg-type]
+        if req.workload_kind == "Job":
+            joules, covered = run_j, float(run_duration_s) / 3600.0  # type: ignore[arg-type]
+        else:
+            try:
+                per_day = runs_per_day(req.schedule or "")
+            except (ValueError, KeyError) as exc:
+                raise InputError(f"cannot read the CronJob schedule {req.schedule!r}: {exc}", source=source,
+                                 what=f"CronJob {req.namespace}/{req.workload_name}", field="schedule") from None
+            joules, covered = run_j * per_day * hours / 24.0, hours
+    else:
+        joules, covered = req.replicas * power_w * hours * 3600.0, hours
+    joules *= pue
+    kwh = joules / J_PER_KWH
+    co2 = kwh * grid_gco2_per_kwh if grid_gco2_per_kwh is not None else None
+    return Horizon(hours=covered, energy_j=joules, energy_kwh=kwh, co2_g=co2)

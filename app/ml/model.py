@@ -1,0 +1,278 @@
+"""The regressor and its group-aware evaluation.
+
+`KNNEnergyRegressor` is a small brute-force k-nearest-neighbours regressor written for this
+product's shape of data (thousands of rows, a few hundred dense features, one query per API
+request): one matrix product per batch and no per-call library overhead, while following
+scikit-learn's estimator contract (`check_estimator` passes) so it composes with CV tools.
+Power spans orders of magnitude between workloads, so by default it averages neighbours in
+log space (`log_target=True`), which makes relative errors, not absolute watts, drive the fit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.model_selection import GroupKFold
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from app.core.errors import PodPowerError
+
+_BLOCK = 2048
+
+
+class KNNEnergyRegressor(RegressorMixin, BaseEstimator):
+    """k-NN regression with euclidean or cosine distance, optional distance weighting and log target.
+
+    Parameters
+    ----------
+    n_neighbors : neighbours averaged per prediction.
+    weights : "uniform" or "distance" (inverse-distance weights; exact matches dominate).
+    metric : "euclidean" or "cosine".
+    log_target : average `log1p(y)` and return `expm1` of it (y must be ≥ 0).
+    """
+
+    def __init__(
+        self, n_neighbors: int = 5, weights: str = "distance", metric: str = "euclidean", log_target: bool = True
+    ) -> None:
+        self.n_neighbors = n_neighbors
+        self.weights = weights
+        self.metric = metric
+        self.log_target = log_target
+
+    def fit(self, X: Any, y: Any) -> KNNEnergyRegressor:
+        X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
+        self._check_params()
+        y = np.asarray(y, dtype=np.float64)
+        if self.log_target and np.any(y < 0):
+            raise ValueError("log_target=True needs a non-negative target")
+        self._store_rows(X)
+        self.y_ = y
+        self.y_fit_ = np.log1p(y) if self.log_target else y
+        self.n_neighbors_ = min(int(self.n_neighbors), X.shape[0])
+        return self
+
+    def _check_params(self) -> None:
+        """Parameters are validated at fit time, as scikit-learn estimators do."""
+        if not isinstance(self.n_neighbors, int | np.integer) or self.n_neighbors < 1:
+            raise ValueError(f"n_neighbors must be a positive integer, got {self.n_neighbors!r}")
+        if self.weights not in ("uniform", "distance"):
+            raise ValueError(f"weights must be 'uniform' or 'distance', got {self.weights!r}")
+        if self.metric not in ("euclidean", "cosine"):
+            raise ValueError(f"metric must be 'euclidean' or 'cosine', got {self.metric!r}")
+
+    def _prepare(self, X: np.ndarray) -> np.ndarray:
+        if self.metric == "cosine":
+            norms = np.linalg.norm(X, axis=-1, keepdims=True)  # rows of a matrix, or one vector
+            return X / np.where(norms > 0, norms, 1.0)
+        return X
+
+    def _store_rows(self, X: np.ndarray) -> None:
+        """Keep the training rows as the search reads them, with half their squared norms (see `_rank`)."""
+        self.X_ = self._prepare(X)
+        self.sq_norms_ = np.einsum("ij,ij->i", self.X_, self.X_)
+        self.half_sq_norms_ = 0.5 * self.sq_norms_
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        if "sq_norms_" in state and "half_sq_norms_" not in state:  # pickled by a version without it
+            self.half_sq_norms_ = 0.5 * self.sq_norms_
+
+    def kneighbors(self, X: Any, n_neighbors: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Distances and indices of the nearest training rows, nearest first."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return self.kneighbors_unchecked(X, n_neighbors)
+
+    def kneighbors_unchecked(self, X: np.ndarray, n_neighbors: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """`kneighbors` for a fitted model and a finite float64 array of the right width, skipping validation.
+
+        scikit-learn's input validation costs more than the search itself for one row; the
+        predictor calls this on vectors its own encoder just built.
+
+        Rows are ranked by a key `h` that orders them as the distance does and costs one
+        operation on the product: euclidean `h = ½‖x‖² − q·x` (since `‖q − x‖² = ‖q‖² + 2h`, and
+        `‖q‖²` is the same for every row), cosine `h = −q·x` (`d = 1 + h`). Only the k kept keys
+        are turned into distances. Ties go to the lower training row (a stable sort).
+        """
+        k = min(n_neighbors or self.n_neighbors_, self.X_.shape[0])
+        Q = self._prepare(X)
+        cosine = self.metric == "cosine"
+        dist = np.empty((Q.shape[0], k))
+        idx = np.empty((Q.shape[0], k), dtype=np.intp)
+        for start in range(0, Q.shape[0], _BLOCK):
+            q = Q[start : start + _BLOCK]
+            g = q @ self.X_.T
+            h = -g if cosine else self.half_sq_norms_[None, :] - g
+            near = np.argsort(h, axis=1, kind="stable")[:, :k]
+            kept = np.take_along_axis(h, near, axis=1)
+            d = 1.0 + kept if cosine else np.einsum("ij,ij->i", q, q)[:, None] + 2.0 * kept
+            idx[start : start + len(q)] = near
+            dist[start : start + len(q)] = np.maximum(d, 0.0)
+        if not cosine:
+            dist = np.sqrt(dist)
+        return dist, idx
+
+    def nearest_one(self, x: np.ndarray, n_neighbors: int | None = None) -> tuple[list[float], list[int]]:
+        """`kneighbors_unchecked` for one 1-D row, as plain lists: the API's per-request search.
+
+        The same keys and distances in fewer numpy calls (each costs more than its arithmetic
+        here). Rows are ranked with numpy's default sort, about half the cost of the stable one;
+        when two of the first k+1 keys are equal, the ranking is redone with the stable sort, so
+        ties still go to the lower training row. Only BLAS may round the matrix-vector product (and
+        `q·q`) in its last bit differently from the batch's matrix product; a test checks both
+        paths agree.
+        """
+        k = min(n_neighbors or self.n_neighbors_, self.X_.shape[0])
+        q = self._prepare(x)
+        h = self.X_ @ q
+        cosine = self.metric == "cosine"
+        if cosine:
+            np.negative(h, out=h)
+        else:
+            np.subtract(self.half_sq_norms_, h, out=h)
+        top = h.argsort()[: k + 1]
+        keys = h[top].tolist()
+        if len(set(keys)) < len(keys):
+            top = h.argsort(kind="stable")[: k + 1]
+            keys = h[top].tolist()
+        idx = top.tolist()[:k]
+        if cosine:
+            return [d if d > 0.0 else 0.0 for d in (1.0 + v for v in keys[:k])], idx
+        qq = float(q @ q)
+        return [math.sqrt(d) if d > 0.0 else 0.0 for d in (qq + 2.0 * v for v in keys[:k])], idx
+
+    def predict(self, X: Any) -> np.ndarray:
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return self.predict_unchecked(X)
+
+    def predict_unchecked(self, X: np.ndarray) -> np.ndarray:
+        """`predict` without input validation (see `kneighbors_unchecked`)."""
+        dist, idx = self.kneighbors_unchecked(X)
+        targets = self.y_fit_[idx]
+        if self.weights == "distance":
+            with np.errstate(divide="ignore"):
+                w = 1.0 / dist
+            exact = ~np.isfinite(w)
+            # rows with an exact match use only the exact matches, as scikit-learn does
+            has_exact = exact.any(axis=1)
+            w[has_exact] = exact[has_exact].astype(np.float64)
+            pred = (w * targets).sum(axis=1) / w.sum(axis=1)
+        else:
+            pred = targets.mean(axis=1)
+        return np.expm1(pred) if self.log_target else pred
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.positive_only = bool(self.log_target)
+        return tags
+
+
+# -- evaluation --------------------------------------------------------------------------------------
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """MAE (target units), MAPE and median APE (%), R²; APE skips rows whose truth is 0."""
+    y_true = np.asarray(y_true, dtype=np.float64)
+    y_pred = np.asarray(y_pred, dtype=np.float64)
+    err = y_pred - y_true
+    nz = y_true != 0
+    ape = np.abs(err[nz] / y_true[nz]) * 100 if nz.any() else np.array([np.nan])
+    ss_tot = float(((y_true - y_true.mean()) ** 2).sum())
+    r2 = 1.0 - float((err**2).sum()) / ss_tot if ss_tot > 0 else float("nan")
+    return {
+        "mae": float(np.abs(err).mean()),
+        "mape": float(ape.mean()),
+        "median_ape": float(np.median(ape)),
+        "r2": r2,
+    }
+
+
+def group_cv(
+    make_model: Callable[[], Any],
+    X: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    n_splits: int = 5,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """GroupKFold CV: no group (workload) is ever in both the training and the validation fold.
+
+    Returns per-fold and mean metrics for the model and for a constant-mean baseline, plus the
+    out-of-fold predictions (for reports).
+    """
+    n_groups = len(np.unique(groups))
+    if n_groups < 2:
+        raise PodPowerError(f"group cross-validation needs at least 2 workloads, got {n_groups}")
+    splits = min(n_splits, n_groups)
+    folds: list[dict[str, Any]] = []
+    oof = np.full(len(y), np.nan)
+    for i, (tr, va) in enumerate(GroupKFold(n_splits=splits).split(X, y, groups)):
+        model = make_model().fit(X[tr], y[tr])
+        pred = model.predict(X[va])
+        oof[va] = pred
+        baseline = np.full(len(va), y[tr].mean())
+        folds.append({
+            "fold": i,
+            "train_rows": len(tr),
+            "val_rows": len(va),
+            "val_groups": len(np.unique(groups[va])),
+            "model": regression_metrics(y[va], pred),
+            "baseline_mean": regression_metrics(y[va], baseline),
+        })
+        if progress:
+            progress(i + 1, splits)
+    mean = {
+        who: {m: float(np.mean([f[who][m] for f in folds])) for m in folds[0][who]}
+        for who in ("model", "baseline_mean")
+    }
+    return {"n_splits": splits, "folds": folds, "mean": mean, "oof_pred": oof}
+
+
+def save_model(
+    model: KNNEnergyRegressor, card: dict[str, Any], path: str | Path, extras: dict[str, Any] | None = None
+) -> tuple[Path, Path]:
+    """Save the model (joblib) and its model card (JSON, beside it: `<name>.card.json`).
+
+    `extras` (optional) is what prediction-time features need beyond the model (interval quantiles,
+    training workload identities, OOD distance); stored in the joblib only, read by `load_model_extras`.
+    """
+    import joblib
+
+    from app.ml.features import library_versions
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    card = {**card, "versions": library_versions(), "created_at": dt.datetime.now(dt.UTC).isoformat()}
+    payload = {"kind": "k8spodpcp-model", "model": model, "card": card, "versions": card["versions"]}
+    if extras is not None:
+        payload["extras"] = extras
+    joblib.dump(payload, path)
+    card_path = card_path_for(path)
+    card_path.write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
+    return path, card_path
+
+
+def card_path_for(model_path: str | Path) -> Path:
+    model_path = Path(model_path)
+    return model_path.with_name(model_path.stem + ".card.json")
+
+
+def load_model(path: str | Path) -> tuple[KNNEnergyRegressor, dict[str, Any]]:
+    from app.ml.features import load_artifact
+
+    payload = load_artifact(path, "k8spodpcp-model")
+    return payload["model"], payload["card"]
+
+
+def load_model_extras(path: str | Path) -> tuple[KNNEnergyRegressor, dict[str, Any], dict[str, Any]]:
+    """`load_model` plus the artifact's `extras` (empty for models saved without them)."""
+    from app.ml.features import load_artifact
+
+    payload = load_artifact(path, "k8spodpcp-model")
+    return payload["model"], payload["card"], dict(payload.get("extras") or {})

@@ -1,0 +1,103 @@
+"""The physics prior: average power per pod from its resource requests alone, no training data.
+
+Why: a new workload unlike anything measured (a cold start, or a spec far from the training set)
+still needs a sane number, and the tuned model learns *how far from this prior* a workload sits
+rather than raw watts, which lets a neighbour with a different CPU request still inform the answer.
+
+Coefficients follow the Cloud Carbon Footprint (CCF) methodology
+(https://www.cloudcarbonfootprint.org/docs/methodology):
+
+* CPU: ``min + (max − min) × utilisation`` W per vCPU, with CCF's cross-provider averages
+  min = 0.74 W and max = 3.5 W, at CCF's default assumed utilisation of 50 % → 2.12 W per vCPU.
+* Memory: 0.392 W per GB (10⁹ bytes) of memory.
+* GPU (not in CCF): 100 W per GPU, roughly the mid-utilisation draw between a T4 (10–70 W) and a
+  V100 (50–300 W).
+
+Which quantity is used: the pod's effective CPU/memory *request* (what the scheduler reserves);
+when unset, the effective *limit*; when both are unset, a documented default
+(`DEFAULT_CPU_MCPU` = 100 mcpu, `DEFAULT_MEM_MIB` = 256 MiB) — the scale of a small sidecar-less
+pod, so an unset request does not read as "free".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import numpy as np
+
+from app.core.schema import InferenceRequest
+
+CPU_MIN_W = 0.74
+"""CCF average minimum watts per vCPU (idle)."""
+CPU_MAX_W = 3.5
+"""CCF average maximum watts per vCPU (100 % utilisation)."""
+CPU_UTILISATION = 0.5
+"""CCF's default assumed average CPU utilisation."""
+W_PER_VCPU = CPU_MIN_W + (CPU_MAX_W - CPU_MIN_W) * CPU_UTILISATION  # 2.12 W
+W_PER_GB = 0.392
+"""CCF memory coefficient, W per GB (10⁹ bytes)."""
+W_PER_GPU = 100.0
+DEFAULT_CPU_MCPU = 100.0
+DEFAULT_MEM_MIB = 256.0
+MIN_POWER_W = 1e-3
+"""Floor for logs of measured or predicted power (a pod never draws exactly 0 W)."""
+
+
+def physics_power_w(request: InferenceRequest) -> float:
+    """Average power per pod (W) from the request's effective requests (or limits, or defaults).
+
+    Expects a completed request (`complete_request` fills the `effective_*` fields); an incomplete
+    one falls back to the defaults for anything missing.
+    """
+    cpu_mcpu = _first(request.effective_req_cpu_mcpu, request.effective_lim_cpu_mcpu, DEFAULT_CPU_MCPU)
+    mem_mib = _first(request.effective_req_mem_mib, request.effective_lim_mem_mib, DEFAULT_MEM_MIB)
+    mem_gb = mem_mib * 2**20 / 1e9
+    return cpu_mcpu / 1000.0 * W_PER_VCPU + mem_gb * W_PER_GB + request.gpu_count * W_PER_GPU
+
+
+def _first(request: float | None, limit: float | None, default: float) -> float:
+    """The request if it is a positive finite number, else the limit if it is, else the default."""
+    if request is not None and request > 0 and math.isfinite(request):
+        return float(request)
+    if limit is not None and limit > 0 and math.isfinite(limit):
+        return float(limit)
+    return float(default)
+
+
+def physics_from_json(request_json: Iterable[str]) -> np.ndarray:
+    """`physics_power_w` for training rows' `request_json` column (parsed once per distinct spec)."""
+    cache: dict[str, float] = {}
+    out = []
+    for text in request_json:
+        if text not in cache:
+            cache[text] = physics_power_w(InferenceRequest.model_validate_json(text))
+        out.append(cache[text])
+    return np.asarray(out, dtype=np.float64)
+
+
+def informative(request: InferenceRequest) -> bool:
+    """True when the prior reads a real number (a CPU request or limit, or GPUs), not only defaults."""
+    return bool(request.effective_req_cpu_mcpu or request.effective_lim_cpu_mcpu or request.gpu_count)
+
+
+def prior_offsets(request_json: Iterable[str]) -> np.ndarray:
+    """log physics prior per training row where `informative`, NaN elsewhere (the tuned model's offset)."""
+    cache: dict[str, float] = {}
+    out = []
+    for text in request_json:
+        if text not in cache:
+            req = InferenceRequest.model_validate_json(text)
+            cache[text] = float(log_power(physics_power_w(req))) if informative(req) else float("nan")
+        out.append(cache[text])
+    return np.asarray(out, dtype=np.float64)
+
+
+def request_offset(request: InferenceRequest) -> float:
+    """`prior_offsets` for one request (the predictor's path)."""
+    return float(log_power(physics_power_w(request))) if informative(request) else float("nan")
+
+
+def log_power(power_w: np.ndarray | float) -> np.ndarray:
+    """Natural log of power with the `MIN_POWER_W` floor: the space the tuned model and intervals use."""
+    return np.log(np.maximum(np.asarray(power_w, dtype=np.float64), MIN_POWER_W))

@@ -1,0 +1,159 @@
+"""Compare predictors on the same group folds: no workload is in both training and validation.
+
+Predictors (all see exactly the same folds and are scored on the same validation rows, as given):
+
+* `mean` – the constant mean of the training rows' target;
+* `physics` – `app.ml.physics.physics_power_w` from the requests alone (no training);
+* `original_knn` – the original design: cosine distance on standardized features, k = 5, raw
+  target, uniform weights, trained on the rows as given (per pod / per step);
+* `tuned_knn` – `app.ml.tuning.fit_tuned`: one row per workload, log ratio to the physics prior,
+  k and block weights chosen by an inner group CV (nested: the inner CV only sees the outer
+  training fold), with a conformal interval calibrated on the inner out-of-fold residuals.
+
+Metrics over all out-of-fold rows pooled: MAE, MAPE, median APE, R², and for predictors with
+intervals the coverage and the median width relative to the prediction. Coverage is given per pod
+(every row weighs 1) and per workload (each workload's rows weigh 1 in total: the chance that a new
+workload's pod falls in its interval, what the calibration aims at).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import GroupKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from app.core.errors import InputError
+from app.ml.conformal import DEFAULT_LEVEL, coverage
+from app.ml.dataset import KEY, features_frame, join
+from app.ml.model import KNNEnergyRegressor, regression_metrics
+from app.ml.physics import physics_from_json
+from app.ml.tuning import Blocks, feature_blocks, fit_tuned
+
+PREDICTORS = ("mean", "physics", "original_knn", "tuned_knn")
+LABELS = {
+    "mean": "constant mean",
+    "physics": "physics prior (requests only)",
+    "original_knn": "original KNN (cosine, k=5, raw target)",
+    "tuned_knn": "tuned KNN (log ratio to physics, per workload, nested CV)",
+}
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class Evaluation:
+    """Out-of-fold predictions (one row per evaluated row) and pooled metrics per predictor."""
+
+    target: str
+    level: float
+    n_splits: int
+    rows: int
+    workloads: int
+    oof: pd.DataFrame
+    metrics: dict[str, dict[str, float]]
+    fold_params: list[dict[str, Any]] = field(default_factory=list)
+    source: str = ""
+
+    def ratio(self, metric: str = "median_ape", a: str = "tuned_knn", b: str = "original_knn") -> float:
+        return self.metrics[a][metric] / self.metrics[b][metric]
+
+
+def simulated_rows(seed: int = 7, n_workloads: int = 120, hours: float = 6.0) -> tuple[pd.DataFrame, list[str]]:
+    """Training rows (per pod) of the simulated cluster, and the encoder's feature names.
+
+    The encoder is fitted on the cluster's own manifests, exactly as `encode fit` + `join` would.
+    """
+    from app.pipelines.training import fit_encoder
+    from app.simulate import ground_truth_frame, simulate_cluster
+    from app.workloads.convert import complete_request, requests_from_objects
+
+    cluster = simulate_cluster(seed=seed, n_workloads=n_workloads, hours=hours)
+    requests = [complete_request(r) for r in requests_from_objects(cluster.manifests, "simulated cluster").requests]
+    encoder = fit_encoder(requests)
+    rows, _ = join(features_frame(requests, encoder.transform(requests)), ground_truth_frame(cluster))
+    return rows, list(encoder.feature_names_)
+
+
+def _original_knn(train: pd.DataFrame, val: pd.DataFrame, target: str) -> np.ndarray:
+    model = make_pipeline(StandardScaler(),
+                          KNNEnergyRegressor(n_neighbors=5, weights="uniform", metric="cosine", log_target=False))
+    model.fit(np.stack(train["x"].to_numpy()), train[target].to_numpy(dtype=np.float64))
+    return model.predict(np.stack(val["x"].to_numpy()))
+
+
+def evaluate(
+    rows: pd.DataFrame,
+    target: str = "avg_power_w",
+    *,
+    n_splits: int = 5,
+    level: float = DEFAULT_LEVEL,
+    blocks: Blocks | None = None,
+    progress: Progress | None = None,
+    source: str = "",
+) -> Evaluation:
+    """Run every predictor on the same `GroupKFold` folds of `rows` (grouped by workload)."""
+    for col in (*KEY, target, "x", "request_json"):
+        if col not in rows.columns:
+            raise InputError(f"training rows have no column {col!r} (make them with `python -m app join`)",
+                             source=source or "training rows")
+    rows = rows[rows[target].notna()].reset_index(drop=True)
+    groups = (rows["namespace"] + "/" + rows["workload_kind"] + "/" + rows["workload_name"]).to_numpy()
+    n_groups = len(np.unique(groups))
+    if n_groups < 2:
+        raise InputError(f"evaluation needs at least 2 workloads, got {n_groups}", source=source or "training rows")
+    splits = min(n_splits, n_groups)
+    y = rows[target].to_numpy(dtype=np.float64)
+    if blocks is None:
+        blocks = feature_blocks(len(rows["x"].iloc[0]))
+    oof = rows[[*KEY]].copy()
+    oof["measured"] = y
+    oof["fold"] = -1
+    for name in PREDICTORS:
+        oof[name] = np.nan
+    oof["tuned_knn_low"] = np.nan
+    oof["tuned_knn_high"] = np.nan
+    oof["physics"] = physics_from_json(rows["request_json"])
+    fold_params: list[dict[str, Any]] = []
+    for i, (tr, va) in enumerate(GroupKFold(n_splits=splits).split(rows, y, groups)):
+        train, val = rows.iloc[tr], rows.iloc[va]
+        oof.loc[va, "fold"] = i
+        oof.loc[va, "mean"] = float(y[tr].mean())
+        oof.loc[va, "original_knn"] = _original_knn(train, val, target)
+        fit = fit_tuned(train, target, blocks=blocks, level=level, n_splits=splits)
+        pred, low, high = fit.predict_rows(val)
+        oof.loc[va, "tuned_knn"] = pred
+        oof.loc[va, "tuned_knn_low"] = low
+        oof.loc[va, "tuned_knn_high"] = high
+        fold_params.append({"fold": i, **fit.tuned.best_params_, "q_low": fit.interval.q_low,
+                            "q_high": fit.interval.q_high, "ood_distance": fit.ood_distance})
+        if progress:
+            progress(i + 1, splits)
+    metrics: dict[str, dict[str, float]] = {}
+    for name in PREDICTORS:
+        metrics[name] = regression_metrics(y, oof[name].to_numpy(dtype=np.float64))
+    low, high = oof["tuned_knn_low"].to_numpy(), oof["tuned_knn_high"].to_numpy()
+    pred = oof["tuned_knn"].to_numpy()
+    metrics["tuned_knn"]["coverage"] = coverage(y, low, high)
+    metrics["tuned_knn"]["coverage_per_workload"] = coverage(y, low, high, groups=groups)
+    metrics["tuned_knn"]["median_rel_width"] = float(np.median((high - low) / np.maximum(pred, 1e-12)))
+    metrics["tuned_knn"]["mean_width_w"] = float(np.mean(high - low))
+    return Evaluation(target=target, level=level, n_splits=splits, rows=len(rows), workloads=n_groups, oof=oof,
+                      metrics=metrics, fold_params=fold_params, source=source)
+
+
+def metrics_by_kind(ev: Evaluation) -> pd.DataFrame:
+    """Median APE (%) per workload kind and predictor (rows = kinds)."""
+    out = {}
+    y = ev.oof["measured"].to_numpy()
+    for name in PREDICTORS:
+        ape = np.abs(ev.oof[name].to_numpy() - y) / np.where(y != 0, y, np.nan) * 100
+        out[name] = pd.Series(ape).groupby(ev.oof["workload_kind"].to_numpy()).median()
+    table = pd.DataFrame(out)
+    table.insert(0, "rows", ev.oof.groupby("workload_kind").size())
+    return table

@@ -1,0 +1,190 @@
+"""What a trained artifact adds to a bare prediction: interval, explanations, OOD flag and prior blend.
+
+Built from the `extras` saved beside the model (`app.pipelines.training.train_tuned_model`): the conformal
+interval (`app.ml.conformal`), the training workloads in the model's row order (identity, measured
+power, mean pod duration) and the typical nearest-neighbour distance of the training set. A model
+saved without extras serves exactly as before: `active` is False and nothing here runs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from app.core.schema import InferenceRequest, Neighbor
+from app.ml.conformal import LogInterval
+from app.ml.physics import MIN_POWER_W, informative, log_power, physics_power_w
+from app.ml.tuning import blend_prior, prior_weight
+
+EXPLAIN_NEIGHBORS = 5
+"""Training workloads listed by `explain=True` (at least the model's own k)."""
+BATCH_KINDS = ("Job", "CronJob")
+
+
+class Served(NamedTuple):
+    """Per-request outputs of `ServingExtras.query` (power already in watts, blended when OOD).
+
+    The neighbours (nearest first) are kept for explanations; the usage is their mean (`usage`).
+    A named tuple: built once per prediction, where a frozen dataclass's `__init__` costs more.
+    """
+
+    power_w: float
+    low_w: float
+    high_w: float
+    out_of_distribution: bool
+    prior_weight: float
+    neighbor_dist: list[float]
+    neighbor_idx: list[int]
+    cpu_cores: float | None = None
+    mem_bytes: float | None = None
+
+
+@dataclass
+class ServingExtras:
+    """The serving extras of one model (`from_extras`), which every query must be given."""
+
+    interval: LogInterval | None = None
+    ood_distance: float | None = None
+    table: dict[str, list[Any]] = field(default_factory=dict)
+    active: bool = False
+    targets: list[float] = field(default_factory=list)
+    """The model's fitted log targets and prior offsets per training row, as Python floats for `_query_one`."""
+    offsets: list[float] = field(default_factory=list)
+
+    @classmethod
+    def from_extras(cls, extras: dict[str, Any], model: Any) -> ServingExtras:
+        table = extras.get("training_workloads") or {}
+        n_rows = getattr(model, "X_", np.empty((0, 0))).shape[0]
+        ok = bool(extras.get("interval")) and len(table.get("workload_name", [])) == n_rows > 0
+        if not ok:
+            return cls()
+        offsets = getattr(model, "offset_", None)
+        return cls(interval=LogInterval.from_dict(extras["interval"]), ood_distance=float(extras["ood_distance"]),
+                   table=table, active=True, targets=np.asarray(model.y_fit_, dtype=np.float64).tolist(),
+                   offsets=[] if offsets is None else np.asarray(offsets, dtype=np.float64).tolist())
+
+    def query(self, model: Any, X: np.ndarray, requests: Sequence[InferenceRequest], to_watts: float) -> list[Served]:
+        """Predict, flag and blend, and bound a batch of encoded requests."""
+        assert self.interval is not None and self.ood_distance is not None
+        k = int(model.n_neighbors_)
+        dist, idx = model.kneighbors_unchecked(X, max(k, EXPLAIN_NEIGHBORS))
+        prior = np.array([physics_power_w(r) for r in requests])
+        if getattr(model, "needs_offset", False):
+            offsets = np.where([informative(r) for r in requests], log_power(prior), np.nan)
+            pred = model.predict_from_neighbors(dist[:, :k], idx[:, :k], offsets)
+        else:
+            pred = model.predict_unchecked(X)
+        pred = np.maximum(pred * to_watts, 0.0)
+        weight = prior_weight(dist[:, 0], self.ood_distance)
+        power = blend_prior(pred, prior, weight)
+        low, high = self.interval.bounds(power)
+        out = []
+        for i in range(len(requests)):
+            near = idx[i].tolist()
+            out.append(Served(float(power[i]), float(low[i]), float(high[i]), bool(weight[i] > 0), float(weight[i]),
+                              dist[i].tolist(), near, *self.usage(near[:k])))
+        return out
+
+    def query_one(self, model: Any, x: np.ndarray, request: InferenceRequest, to_watts: float) -> Served:
+        """`query` for one encoded request (1-D): the API's per-request path."""
+        if not getattr(model, "needs_offset", False):
+            return self.query(model, x[None, :], [request], to_watts)[0]
+        k = int(model.n_neighbors_)
+        dist, idx = model.nearest_one(x, max(k, EXPLAIN_NEIGHBORS))
+        return self._query_one(model, dist, idx, request, to_watts, k)
+
+    def _query_one(self, model: Any, dist: list[float], idx: list[int], request: InferenceRequest,
+                   to_watts: float, k: int) -> Served:
+        """`query` for one request in scalar arithmetic.
+
+        The same formulas as the batch path (`predict_from_neighbors`, `pair_shift`,
+        `neighbor_average`, `prior_weight`, `blend_prior`, `LogInterval.bounds`), on Python floats:
+        for one row, each numpy call costs more than its arithmetic. Tests compare both paths.
+        """
+        assert self.interval is not None and self.ood_distance is not None
+        prior = physics_power_w(request)
+        offset = math.log(max(prior, MIN_POWER_W)) if informative(request) else math.nan
+        near = idx[:k]
+        d = dist[:k]
+        targets = [self.targets[n] for n in near]
+        if math.isfinite(offset):
+            scale = float(model.offset_scale)
+            offsets = self.offsets
+            for j, n in enumerate(near):
+                shift = offset - offsets[n]
+                if math.isfinite(shift):
+                    targets[j] += scale * shift
+        if model.weights != "distance":
+            avg = sum(targets) / len(targets)
+        elif 0.0 in d:  # exact matches alone, as scikit-learn does
+            exact = [t for t, dj in zip(targets, d, strict=True) if dj == 0.0]
+            avg = sum(exact) / len(exact)
+        else:
+            num = den = 0.0
+            for t, dj in zip(targets, d, strict=True):
+                wj = 1.0 / dj
+                num += wj * t
+                den += wj
+            avg = num / den
+        pred = max(math.exp(avg) * to_watts, 0.0)
+        nearest, typical = dist[0], self.ood_distance
+        if not math.isfinite(typical) or typical <= 0:
+            weight = (1.0 if nearest > 0 else 0.0) if typical == 0 else 0.0
+        else:
+            weight = 1.0 - typical / nearest if nearest > typical else 0.0
+        power = math.exp((1.0 - weight) * math.log(max(pred, MIN_POWER_W))
+                         + weight * math.log(max(prior, MIN_POWER_W)))
+        low, high = power * math.exp(self.interval.q_low), power * math.exp(self.interval.q_high)
+        return Served(power, low, high, weight > 0, weight, dist, idx, *self.usage(near))
+
+    def neighbors(self, dist: Sequence[float], idx: Sequence[int]) -> list[Neighbor]:
+        t = self.table
+        return [Neighbor(namespace=t["namespace"][j], workload_kind=t["workload_kind"][j],
+                         workload_name=t["workload_name"][j], distance=float(d),
+                         measured_avg_power_w=float(t["measured_avg_power_w"][j]))
+                for d, j in zip(dist, idx, strict=True)]
+
+    def usage(self, near: Sequence[int]) -> tuple[float | None, float | None]:
+        """Predicted CPU cores and memory bytes per pod: the mean measured usage of the nearest workloads
+        (the model's k).
+
+        This is a k-NN regressor fitted on the usage labels, sharing the power model's neighbour
+        search; absent when the training labels had no usage columns.
+        """
+        table = self.table
+        return _finite_mean(table.get("cpu_cores_used"), near), _finite_mean(table.get("mem_bytes_used"), near)
+
+    def run_duration_s(self, model: Any, vector: np.ndarray, idx: Sequence[int]) -> float | None:
+        """Median mean-pod duration of the nearest measured Jobs/CronJobs (the listed neighbours first)."""
+        kinds = np.asarray(self.table["workload_kind"])
+        durations = np.asarray(self.table.get("duration_s", []), dtype=np.float64)
+        if len(durations) != len(kinds):
+            return None
+        batch = np.isin(kinds, BATCH_KINDS) & np.isfinite(durations) & (durations > 0)
+        near = [j for j in idx if batch[j]]
+        if not near:
+            rows = np.flatnonzero(batch)
+            if len(rows) == 0:
+                return None
+            q = model._prepare(vector[None, :])[0]
+            d = np.linalg.norm(model.X_[rows] - q, axis=1)
+            near = list(rows[np.argsort(d, kind="stable")[:EXPLAIN_NEIGHBORS]])
+        return float(np.median(durations[near]))
+
+
+def _finite_mean(values: list[float] | None, rows: Sequence[int]) -> float | None:
+    """Mean of `values[rows]` over the finite ones (None when there are none, or no column)."""
+    if not values:
+        return None
+    total, n = 0.0, 0
+    isfinite = math.isfinite
+    for j in rows:
+        v = values[j]
+        if isfinite(v):
+            total += v
+            n += 1
+    return total / n if n else None

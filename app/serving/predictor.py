@@ -1,0 +1,291 @@
+"""One predictor object for the API, the CLI and the benchmarks.
+
+Loads the encoder and model once, completes each request (pod_spec conversion, derived
+resources), and caches the encoded vector and the model's output by spec hash (bounded LRU), so a
+spec seen before is never encoded again.
+
+The model is queried through `predict_unchecked` (the same code as `predict`, minus
+scikit-learn's per-call input validation, which costs more than the neighbour search itself for one
+row); the rows come from our own encoder (float64, right width, checked finite). Requests with a
+number no float can hold (inf, or an integer beyond 2^53) are refused with an `InputError` naming
+the field, before they reach the encoder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from app.core.errors import ArtifactError, InputError
+from app.core.schema import STEP_SECONDS, InferenceRequest, Prediction
+from app.ml.energy import horizon_energy
+from app.ml.features import WorkloadEncoder, load_encoder
+from app.ml.model import KNNEnergyRegressor, load_model_extras
+from app.serving.extras import Served, ServingExtras
+from app.workloads.convert import complete_request
+
+POWER_TARGETS = {"avg_power_w": 1.0, "energy_step_j": 1.0 / STEP_SECONDS}
+"""Targets the model can be trained on, with the factor that turns the target into watts."""
+
+_validate_prediction = Prediction.__pydantic_validator__.validate_python
+
+MAX_EXACT_INT = 2**53
+"""Largest integer a float64 holds exactly; counts beyond it are refused rather than overflowing."""
+_MAX_EXACT_FLOAT = float(MAX_EXACT_INT)  # compared as a float: a float-to-int comparison costs more
+
+_REQUEST_NUMBERS = (
+    "effective_req_cpu_mcpu", "effective_req_mem_mib", "effective_lim_cpu_mcpu", "effective_lim_mem_mib",
+    "replicas", "init_container_count", "sidecar_count", "gpu_count", "parallelism", "completions",
+)
+_CONTAINER_NUMBERS = ("req_cpu_mcpu", "req_mem_mib", "lim_cpu_mcpu", "lim_mem_mib")
+
+
+def check_numbers(req: InferenceRequest, source: str = "<request>") -> None:
+    """Refuse numbers the encoder cannot turn into finite features (inf, NaN, beyond 2^53).
+
+    Containers first: a derived field (effective_*) is only out of range because of one of them.
+    """
+    for i, c in enumerate(req.containers):
+        for name in _CONTAINER_NUMBERS:
+            value = getattr(c, name)
+            if value is not None and (value != value or value > _MAX_EXACT_FLOAT):  # NaN, inf, huge
+                raise _out_of_range(req, source, f"containers[{i}].{name}", value)
+    for name in _REQUEST_NUMBERS:
+        value = getattr(req, name)
+        if value is not None and (value != value or value > _MAX_EXACT_FLOAT):
+            raise _out_of_range(req, source, name, value)
+
+
+def _out_of_range(req: InferenceRequest, source: str, field: str, value: float) -> InputError:
+    return InputError(f"{value!r} is out of range (must be a finite number up to 2^53)", source=source,
+                      what=f"{req.workload_kind} {req.namespace}/{req.workload_name}", field=field)
+
+
+class _Cached(NamedTuple):
+    """What the cache keeps per spec hash: the encoded row and the model's output (`Served`'s fields
+    when the model has serving extras). A named tuple: cheaper to build than a frozen dataclass."""
+
+    vector: np.ndarray
+    power_w: float
+    low_w: float | None = None
+    high_w: float | None = None
+    out_of_distribution: bool | None = None
+    prior_weight: float | None = None
+    neighbor_dist: list[float] | None = None
+    neighbor_idx: list[int] | None = None
+    cpu_cores: float | None = None
+    mem_bytes: float | None = None
+
+    @classmethod
+    def served(cls, vector: np.ndarray, s: Served) -> _Cached:
+        return cls(vector, *s)
+
+
+class Predictor:
+    """Encoder + model + card; `predict()` is safe to call from many threads."""
+
+    def __init__(
+        self,
+        encoder: WorkloadEncoder,
+        model: KNNEnergyRegressor,
+        card: dict[str, Any],
+        cache_size: int = 4096,
+        extras: dict[str, Any] | None = None,
+        pue: float = 1.0,
+    ) -> None:
+        target = card.get("target", "avg_power_w")
+        if target not in POWER_TARGETS:
+            raise ArtifactError(f"model target {target!r} is not a power/energy target ({', '.join(POWER_TARGETS)})")
+        if getattr(model, "n_features_in_", None) != encoder.n_features_out_:
+            raise ArtifactError(
+                f"model expects {getattr(model, 'n_features_in_', '?')} features but the encoder makes "
+                f"{encoder.n_features_out_}: they were built from different runs; retrain with this encoder"
+            )
+        self.encoder = encoder
+        self.model = model
+        self.card = card
+        self._to_watts = POWER_TARGETS[target]
+        # the lean path only for the exact class it mirrors (a subclass may change predict())
+        self._fast = hasattr(model, "predict_unchecked")
+        self.model_version = str(card.get("model_version", "unknown"))
+        self._cache: OrderedDict[str, _Cached] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+        self.pue = pue
+        # interval, explanations, OOD blend: only for artifacts saved with their extras
+        self._serving = ServingExtras.from_extras(extras or {}, model)
+
+    @classmethod
+    def load(cls, encoder_path: str | Path, model_path: str | Path, cache_size: int = 4096,
+             pue: float = 1.0) -> Predictor:
+        encoder = load_encoder(encoder_path)
+        model, card, extras = load_model_extras(model_path)
+        return cls(encoder, model, card, cache_size=cache_size, extras=extras, pue=pue)
+
+    # -- core ----------------------------------------------------------------------------------------
+    def _lookup(self, key: str) -> _Cached | None:
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+            return hit
+
+    def _store(self, key: str, value: _Cached) -> None:
+        if self._cache_size <= 0:
+            return
+        with self._lock:
+            self._cache[key] = value
+            self._cache.move_to_end(key)
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+
+    def _power(self, requests: Sequence[InferenceRequest], hashes: Sequence[str]) -> list[_Cached]:
+        out: list[_Cached | None] = [self._lookup(h) for h in hashes]
+        missing = [i for i, hit in enumerate(out) if hit is None]
+        if missing:
+            X = self.encoder.encode([requests[i] for i in missing])
+            if self._serving.active:
+                served = self._serving.query(self.model, X, [requests[i] for i in missing], self._to_watts)
+                for row, (i, s) in enumerate(zip(missing, served, strict=True)):
+                    item = _Cached.served(X[row], s)
+                    out[i] = item
+                    self._store(hashes[i], item)
+                return out  # type: ignore[return-value]
+            # one query block of the model's own loop, so the arithmetic is the same as model.predict's
+            y = (self.model.predict_unchecked(X) if self._fast else self.model.predict(X)) * self._to_watts
+            for row, i in enumerate(missing):
+                item = _Cached(X[row], float(max(y[row], 0.0)))
+                out[i] = item
+                self._store(hashes[i], item)
+        return out  # type: ignore[return-value]
+
+    def predict_many(
+        self,
+        requests: Sequence[InferenceRequest],
+        source: str = "<request>",
+        *,
+        explain: bool = False,
+        hours: float | None = None,
+        grid_gco2_per_kwh: float | None = None,
+        pue: float | None = None,
+    ) -> list[Prediction]:
+        """Predict for each request (completed first), batching the ones not in the cache.
+
+        Optional: `explain` lists the nearest training workloads (when the model carries them);
+        `hours` adds energy over that horizon (`app.ml.energy`), `grid_gco2_per_kwh` the emissions,
+        `pue` overrides the predictor's PUE.
+        """
+        _check_options(hours, grid_gco2_per_kwh, source)
+        done = [complete_request(r, source) for r in requests]
+        for r in done:
+            check_numbers(r, source)
+        hashes = [r.spec_hash() for r in done]
+        results = self._power(done, hashes)
+        preds = [self._prediction(r, h, c) for r, h, c in zip(done, hashes, results, strict=True)]
+        if explain or hours is not None:
+            for pred, req, cached in zip(preds, done, results, strict=True):
+                self._extend(pred, req, cached, explain=explain, hours=hours, grid=grid_gco2_per_kwh,
+                             pue=self.pue if pue is None else pue, source=source)
+        return preds
+
+    def predict(
+        self,
+        request: InferenceRequest,
+        source: str = "<request>",
+        *,
+        explain: bool = False,
+        hours: float | None = None,
+        grid_gco2_per_kwh: float | None = None,
+        pue: float | None = None,
+    ) -> Prediction:
+        """One request, options as for `predict_many`: the API's path, with no per-call lists or batches.
+
+        The same steps and arithmetic as `predict_many` (a test compares both on every simulated workload).
+        """
+        _check_options(hours, grid_gco2_per_kwh, source)
+        req = complete_request(request, source)
+        check_numbers(req, source)
+        spec_hash = req.spec_hash()
+        cached = self._lookup(spec_hash)
+        if cached is None:
+            cached = self._miss_one(req)
+            self._store(spec_hash, cached)
+        pred = self._prediction(req, spec_hash, cached)
+        if explain or hours is not None:
+            self._extend(pred, req, cached, explain=explain, hours=hours, grid=grid_gco2_per_kwh,
+                         pue=self.pue if pue is None else pue, source=source)
+        return pred
+
+    def _miss_one(self, req: InferenceRequest) -> _Cached:
+        x = self.encoder.encode_one(req)
+        if self._serving.active:
+            return _Cached.served(x, self._serving.query_one(self.model, x, req, self._to_watts))
+        X = x[None, :]
+        y = self.model.predict_unchecked(X) if self._fast else self.model.predict(X)
+        return _Cached(x, float(max(y[0] * self._to_watts, 0.0)))
+
+    def _extend(self, pred: Prediction, req: InferenceRequest, cached: _Cached, *, explain: bool,
+                hours: float | None, grid: float | None, pue: float, source: str) -> None:
+        """Fill the explanation and horizon fields (they depend on the call's options: never cached)."""
+        serving = self._serving
+        if explain and serving.active and cached.neighbor_idx is not None:
+            pred.neighbors = serving.neighbors(cached.neighbor_dist, cached.neighbor_idx)  # type: ignore[arg-type]
+        if hours is not None:
+            duration = None
+            if req.workload_kind in ("Job", "CronJob") and serving.active and cached.neighbor_idx is not None:
+                duration = serving.run_duration_s(self.model, cached.vector, cached.neighbor_idx)
+            h = horizon_energy(req, pred.pred_avg_power_w, hours, run_duration_s=duration,
+                               grid_gco2_per_kwh=grid, pue=pue, source=source)
+            pred.hours, pred.pred_energy_j, pred.pred_energy_kwh = h.hours, h.energy_j, h.energy_kwh
+            pred.pred_co2_g = h.co2_g
+
+    def _prediction(self, req: InferenceRequest, spec_hash: str, cached: _Cached) -> Prediction:
+        power = cached.power_w
+        fields: dict[str, Any] = {
+            "namespace": req.namespace,
+            "workload_kind": req.workload_kind,
+            "workload_name": req.workload_name,
+            "spec_hash": spec_hash,
+            "replicas": req.replicas,
+            "pred_avg_power_w": power,
+            "pred_energy_step_j": power * STEP_SECONDS,
+            "pred_power_w_total": power * req.replicas,
+            "model_version": self.model_version,
+        }
+        interval = self._serving.interval
+        if cached.low_w is not None and interval is not None:
+            fields["pred_avg_power_w_low"] = cached.low_w
+            fields["pred_avg_power_w_high"] = cached.high_w
+            fields["interval_level"] = interval.level
+            fields["out_of_distribution"] = cached.out_of_distribution
+            fields["prior_weight"] = cached.prior_weight
+        if cached.cpu_cores is not None:
+            fields["pred_cpu_cores"] = cached.cpu_cores
+        if cached.mem_bytes is not None:
+            fields["pred_mem_bytes"] = cached.mem_bytes
+        # the validator itself: `Prediction(**fields)` adds a Python-level __init__ around the same call
+        return _validate_prediction(fields)
+
+    def cache_info(self) -> dict[str, int]:
+        return {"size": len(self._cache), "max": self._cache_size}
+
+
+def _check_options(hours: float | None, grid_gco2_per_kwh: float | None, source: str) -> None:
+    if hours is not None and not (hours >= 0 and math.isfinite(hours)):
+        raise InputError(f"must be a non-negative number, got {hours}", source=source, field="hours")
+    if grid_gco2_per_kwh is not None and not (grid_gco2_per_kwh >= 0 and math.isfinite(grid_gco2_per_kwh)):
+        raise InputError(f"must be a non-negative number, got {grid_gco2_per_kwh}", source=source,
+                         field="grid_gco2_per_kwh")
+
+
+def model_version_for(card: dict[str, Any]) -> str:
+    """A short, stable id for a trained model: hash of its creation time and CV metrics."""
+    raw = repr((card.get("created_at"), card.get("rows"), card.get("cv", {}).get("mean")))
+    return hashlib.sha256(raw.encode()).hexdigest()[:12]
