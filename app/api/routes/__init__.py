@@ -1,0 +1,12 @@
+"""The endpoints, one module per resource. Each only wires: parse → the shared domain functions → response.
+
+`router` holds every route in the order they are matched: `/predict` first (the hot path).
+"""
+
+from fastapi import APIRouter
+
+from app.api.routes import predict, service, yaml
+
+router = APIRouter()
+for module in (predict, service, yaml):
+    router.routes.extend(module.router.routes)

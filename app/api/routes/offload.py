@@ -1,0 +1,32 @@
+"""What every prediction route shares: where the work runs.
+
+Prediction runs in the event loop: with the default encoder a miss costs a fraction of a
+millisecond, less than the thread pool hand-off. With SBERT (milliseconds of torch per miss) or a
+big YAML body, the work moves to the thread pool so other requests and `/healthz` keep flowing.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio
+import anyio.to_thread
+
+if TYPE_CHECKING:
+    from app.serving.predictor import Predictor
+
+T = TypeVar("T")
+
+
+async def run(offload: bool, fn: Callable[..., T], *args: Any, limiter: Any = None) -> T:
+    if not offload:
+        return fn(*args)
+    return await anyio.to_thread.run_sync(functools.partial(fn, *args), limiter=limiter)
+
+
+
+def slow_encoder(predictor: Predictor) -> bool:
+    """SBERT encodes in milliseconds (torch, which releases the GIL): worth the thread pool."""
+    return bool(getattr(predictor.encoder, "sbert_dim_", 0))
