@@ -14,14 +14,13 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from app.core.kinds import WORKLOAD_KINDS
+
 SCHEMA_VERSION = "v1"
 STEP_SECONDS = 60
 """Length of the label step: `energy_step_j` is joules per pod per 60 s."""
 
-WorkloadKind = Literal[
-    "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job", "CronJob", "Pod"
-]
-WORKLOAD_KINDS: tuple[str, ...] = WorkloadKind.__args__  # type: ignore[attr-defined]
+WorkloadKind = Literal[WORKLOAD_KINDS]  # type: ignore[valid-type]  # the enum of app.core.kinds' table
 QosClass = Literal["Guaranteed", "Burstable", "BestEffort"]
 
 _NonNeg = Field(default=None, ge=0)

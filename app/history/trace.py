@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from app.workloads.owners import top_controller
+
 TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
 DEFAULT_EXCLUDED = frozenset({"kube-system"})
 GROUP = ["namespace", "workload", "owner_kind", "nodepool"]
@@ -98,25 +100,30 @@ def _join_keys(a: pd.DataFrame, b: pd.DataFrame) -> list[str]:
 
 
 def resolve_owners(pod_owners: pd.DataFrame, rs_owners: pd.DataFrame) -> pd.DataFrame:
-    """Per pod: (owner_kind, workload) of the top controller. ReplicaSet → its Deployment when it has one."""
+    """Per pod: (owner_kind, workload) of the top controller, by the one owner rule (`app.workloads.owners`)."""
     po = pod_owners.copy()
-    po["owner_kind"] = po["owner_kind"].astype(str)
+    po["owner_kind"] = po["owner_kind"].astype(str).where(~po["owner_kind"].astype(str).isin(_NONE), "")
     po["owner_name"] = po["owner_name"].astype(str)
     # prefer a real owner row over a `<none>` one for the same pod
-    po["_none"] = po["owner_kind"].isin(_NONE)
+    po["_none"] = po["owner_kind"] == ""
     po = po.sort_values("_none").drop_duplicates(["namespace", "pod"], keep="first").drop(columns="_none")
-    rs = rs_owners.rename(columns={"replicaset": "owner_name", "owner_kind": "rs_owner_kind",
-                                   "owner_name": "rs_owner_name"})
-    rs = rs[~rs["rs_owner_kind"].astype(str).isin(_NONE)]
-    rs_keys = ["namespace", "owner_name"] if (
-        (po["namespace"] != "").any() and (rs["namespace"] != "").any()) else ["owner_name"]
-    rs = rs.drop_duplicates(rs_keys, keep="last")[[*rs_keys, "rs_owner_kind", "rs_owner_name"]]
-    out = po.merge(rs, on=rs_keys, how="left")
-    is_rs = (out["owner_kind"] == "ReplicaSet") & out["rs_owner_kind"].notna()
-    bare = out["owner_kind"].isin(_NONE)
-    out["workload"] = np.where(is_rs, out["rs_owner_name"], np.where(bare, out["pod"], out["owner_name"]))
-    out["owner_kind"] = np.where(is_rs, out["rs_owner_kind"], np.where(bare, "Pod", out["owner_kind"]))
-    return out[["namespace", "pod", "owner_kind", "workload"]]
+    by_namespace = (po["namespace"] != "").any() and (rs_owners["namespace"] != "").any()
+    parents: dict[tuple[str, str], tuple[str, str]] = {}
+    for ns, rs, kind, name in zip(rs_owners["namespace"], rs_owners["replicaset"], rs_owners["owner_kind"].astype(str),
+                                  rs_owners["owner_name"].astype(str), strict=True):
+        parents[(ns if by_namespace else "", rs)] = ("", "") if kind in _NONE else (kind, name)
+    kinds, names = [], []
+    for ns, pod, kind, name in zip(po["namespace"], po["pod"], po["owner_kind"], po["owner_name"], strict=True):
+        key_ns = ns if by_namespace else ""
+
+        def parent_of(owner_kind: str, owner_name: str, key_ns: str = key_ns) -> tuple[str, str] | None:
+            return parents.get((key_ns, owner_name)) if owner_kind == "ReplicaSet" else None
+
+        found = top_controller(pod, kind, name, parent_of=parent_of)
+        kinds.append(found.kind)
+        names.append(found.name)
+    po["owner_kind"], po["workload"] = kinds, names
+    return po[["namespace", "pod", "owner_kind", "workload"]].reset_index(drop=True)
 
 
 def pod_frame(inputs: TraceInputs, namespaces: NamespaceFilter | None = None,

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.core.errors import InputError
+from app.core.kinds import BATCH_KINDS
 from app.core.schema import InferenceRequest
 
 J_PER_KWH = 3.6e6
@@ -120,7 +121,7 @@ def horizon_energy(
         raise InputError(f"hours must be a non-negative number, got {hours}", source=source, field="hours")
     if pue < 1.0:
         raise InputError(f"PUE must be ≥ 1, got {pue}", source=source, field="pue")
-    batch = req.workload_kind in ("Job", "CronJob") and run_duration_s is not None
+    batch = req.workload_kind in BATCH_KINDS and run_duration_s is not None
     if batch:
         run_j = job_pods(req) * power_w * float(run_duration_s)  # type: ignore[arg-type]
         if req.workload_kind == "Job":

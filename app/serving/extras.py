@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from app.core.kinds import BATCH_KINDS
 from app.core.schema import InferenceRequest, Neighbor
 from app.ml.conformal import LogInterval
 from app.ml.physics import MIN_POWER_W, informative, log_power, physics_power_w
@@ -22,7 +23,6 @@ from app.ml.tuning import blend_prior, prior_weight
 
 EXPLAIN_NEIGHBORS = 5
 """Training workloads listed by `explain=True` (at least the model's own k)."""
-BATCH_KINDS = ("Job", "CronJob")
 
 
 class Served(NamedTuple):

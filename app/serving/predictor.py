@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from app.core.errors import ArtifactError, InputError
+from app.core.kinds import BATCH_KINDS
 from app.core.schema import STEP_SECONDS, InferenceRequest, Prediction
 from app.ml.energy import horizon_energy
 from app.ml.features import WorkloadEncoder, load_encoder
@@ -239,7 +240,7 @@ class Predictor:
             pred.neighbors = serving.neighbors(cached.neighbor_dist, cached.neighbor_idx)  # type: ignore[arg-type]
         if hours is not None:
             duration = None
-            if req.workload_kind in ("Job", "CronJob") and serving.active and cached.neighbor_idx is not None:
+            if req.workload_kind in BATCH_KINDS and serving.active and cached.neighbor_idx is not None:
                 duration = serving.run_duration_s(self.model, cached.vector, cached.neighbor_idx)
             h = horizon_energy(req, pred.pred_avg_power_w, hours, run_duration_s=duration,
                                grid_gco2_per_kwh=grid, pue=pue, source=source)

@@ -15,7 +15,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from app.core.errors import InputError
-from app.core.schema import WORKLOAD_KINDS, ContainerSpec, ConversionResult, InferenceRequest, SkippedDocument
+from app.core.kinds import KINDS, WORKLOAD_KINDS
+from app.core.schema import ContainerSpec, ConversionResult, InferenceRequest, SkippedDocument
 from app.workloads.quantities import QuantityError, cpu_to_mcpu, memory_to_mib
 from app.workloads.resources import (
     PodResources,
@@ -32,17 +33,6 @@ GPU_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu")
 GPU_PREFIXES = ("gpu.intel.com/",)
 LIST_KINDS = {"List", "DeploymentList", "PodList", "JobList", "CronJobList", "StatefulSetList", "DaemonSetList",
               "ReplicaSetList", "ReplicationControllerList"}
-_TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
-    "Deployment": ("spec", "template"),
-    "StatefulSet": ("spec", "template"),
-    "DaemonSet": ("spec", "template"),
-    "ReplicaSet": ("spec", "template"),
-    "ReplicationController": ("spec", "template"),
-    "Job": ("spec", "template"),
-    "CronJob": ("spec", "jobTemplate", "spec", "template"),
-}
-
-
 class _Ctx:
     """Where we are, so every error names source, document, object and field."""
 
@@ -233,6 +223,7 @@ def request_from_object(obj: Any, source: str = "<input>", document: int | None 
     kind = body.get("kind")
     if kind not in WORKLOAD_KINDS:
         raise ctx.error("kind", f"unsupported kind {kind!r}; expected one of {', '.join(WORKLOAD_KINDS)}")
+    info = KINDS[kind]
     meta = _mapping(body.get("metadata"), ctx, "metadata")
     name = meta.get("name")
     if not isinstance(name, str) or not name:
@@ -243,20 +234,21 @@ def request_from_object(obj: Any, source: str = "<input>", document: int | None 
 
     parallelism = completions = None
     schedule = None
-    if kind == "Pod":
+    if not info.template:
         pod_spec_path = "spec"
         pod_spec: Any = spec
         template_meta: Mapping[str, Any] = meta
         replicas = 1
     else:
-        template = _dig(body, _TEMPLATE_PATHS[kind], ctx)
-        pod_spec_path = ".".join((*_TEMPLATE_PATHS[kind], "spec"))
+        template = _dig(body, info.template, ctx)
+        pod_spec_path = ".".join((*info.template, "spec"))
         pod_spec = template.get("spec")
-        template_meta = _mapping(template.get("metadata"), ctx, ".".join((*_TEMPLATE_PATHS[kind], "metadata")),
+        template_meta = _mapping(template.get("metadata"), ctx, ".".join((*info.template, "metadata")),
                                  required=False)
-        if kind in ("Job", "CronJob"):
-            job_spec = spec if kind == "Job" else _dig(body, ("spec", "jobTemplate", "spec"), ctx)
-            prefix = "spec" if kind == "Job" else "spec.jobTemplate.spec"
+        if info.replicas == "parallelism":
+            job_path = info.template[:-1]  # the Job spec holding the template
+            job_spec = _dig(body, job_path, ctx)
+            prefix = ".".join(job_path)
             parallelism = _int(job_spec.get("parallelism"), ctx, f"{prefix}.parallelism", 1)
             completions = _int(job_spec.get("completions"), ctx, f"{prefix}.completions", None)
             replicas = parallelism if parallelism is not None else 1
@@ -264,7 +256,7 @@ def request_from_object(obj: Any, source: str = "<input>", document: int | None 
                 replicas = min(replicas, completions) if completions else replicas
             if kind == "CronJob":
                 schedule = str(spec.get("schedule") or "") or None
-        elif kind == "DaemonSet":
+        elif info.replicas in ("one", "one-per-node"):
             replicas = 1
         else:
             replicas = _int(spec.get("replicas"), ctx, "spec.replicas", 1) or 0

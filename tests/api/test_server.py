@@ -15,7 +15,7 @@ import httpx
 import pytest
 import yaml
 
-from app.core.schema import WORKLOAD_KINDS
+from app.core.kinds import WORKLOAD_KINDS
 from tests.conftest import EXAMPLES, REPO, free_port
 
 pytestmark = pytest.mark.server

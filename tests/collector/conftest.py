@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 
 from app.adapters.collector.config import connect
-from app.adapters.collector.kinds import parse_kinds
 from app.adapters.collector.sinks import NdjsonSink
 from app.adapters.collector.state import TemplateState
 from app.adapters.collector.tracker import Tracker
 from app.adapters.collector.watch import Collector, WatchOptions
+from app.core.kinds import parse_kinds
 from app.workloads.convert import request_from_object
 from tests.collector.fake_apiserver import FakeApiServer
 

@@ -1,7 +1,7 @@
 """Least privilege, read from the manifests: each component can do what it needs and no more.
 
 The collector's rules are compared with the kinds its own `--kinds` flags name, resolved through the
-collector's kind table (`app.adapters.collector.kinds`), so adding a kind to the flags without the rule (or the
+collector's kind table (`app.core.kinds`), so adding a kind to the flags without the rule (or the
 reverse) fails here.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.adapters.collector.kinds import parse_kinds
+from app.core.kinds import parse_kinds
 from tests.k8s.manifests import Doc, app_argv, container_env, containers, find, k8s_docs, workloads
 
 READ_VERBS = {"get", "list", "watch"}

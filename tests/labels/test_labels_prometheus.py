@@ -12,7 +12,8 @@ import pytest
 
 from app.adapters.prometheus import PromClient
 from app.core.errors import UpstreamError
-from app.energy_labels.build import build_labels, check_source
+from app.energy_labels.build import build_labels
+from app.energy_labels.check import check_source
 from tests.conftest import REPO
 from tests.labels.conftest import SimProm
 

@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 
 from app.core.errors import InputError
-from app.energy_labels.build import CounterAccumulator, Owners, detect_schema, energy_source, suffix_owner
+from app.energy_labels.counters import CounterAccumulator
+from app.energy_labels.kepler import detect_schema, energy_source
+from app.energy_labels.owners import Owners
+from app.workloads.owners import guess_from_pod_name
 
 
 def _chunk(key: str, idx: list[int], vals: list[float]) -> list:
@@ -40,10 +43,10 @@ def test_drop_counts_the_new_value_and_is_remembered_across_chunks() -> None:
 
 
 def test_suffix_fallback_names() -> None:
-    assert suffix_owner("checkout-7d9fb6c4b5-x2z9q") == ("Deployment", "checkout")
-    assert suffix_owner("nightly-backup-29453760-jcvsz") == ("CronJob", "nightly-backup")
-    assert suffix_owner("orders-db-0") == ("StatefulSet", "orders-db")
-    assert suffix_owner("debug-shell") == ("Pod", "debug-shell")
+    assert guess_from_pod_name("checkout-7d9fb6c4b5-x2z9q")[:2] == ("Deployment", "checkout")
+    assert guess_from_pod_name("nightly-backup-29453760-jcvsz")[:2] == ("CronJob", "nightly-backup")
+    assert guess_from_pod_name("orders-db-0")[:2] == ("StatefulSet", "orders-db")
+    assert guess_from_pod_name("debug-shell")[:2] == ("Pod", "debug-shell")
 
 
 def test_owner_chain_through_replicasets_and_jobs() -> None:

@@ -10,11 +10,11 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from app.adapters.collector.kinds import DEFAULT_KINDS, parse_kinds
 from app.adapters.collector.sinks import FanOut, NdjsonSink, PostSink, Sink
 from app.adapters.collector.state import TemplateState
 from app.adapters.collector.tracker import Tracker
 from app.core.errors import PodPowerError
+from app.core.kinds import DEFAULT_KINDS, parse_kinds
 
 log = logging.getLogger("app.adapters.collector")
 

@@ -27,7 +27,9 @@ from app.adapters.collector.config import SA_DIR, status_message
 from app.adapters.collector.objects import WatchedObject, from_raw
 from app.adapters.collector.tracker import Tracker
 from app.core.errors import PodPowerError, UpstreamError
-from app.core.schema import WORKLOAD_KINDS, InferenceRequest
+from app.core.kinds import WORKLOAD_KINDS
+from app.core.schema import InferenceRequest
+from app.workloads.owners import top_controller
 
 log = logging.getLogger("app.adapters.collector.kubelet")
 
@@ -148,15 +150,17 @@ def pod_ready(pod: Mapping[str, Any]) -> bool:
 
 
 def owning_workload(obj: WatchedObject) -> tuple[str, str]:
-    """(kind, name) of the workload a pod belongs to, from its controller reference."""
+    """(kind, name) of the workload a pod belongs to, by the one owner rule (`app.workloads.owners`).
+
+    The kubelet sees pods only, so a ReplicaSet's Deployment comes from the `pod-template-hash`
+    label and a Job's CronJob from the Job's generated name. An owner that is not a workload kind
+    (a custom controller) leaves the pod as its own workload: only those kinds can be priced.
+    """
     owner = obj.controller
-    if owner is None or owner.kind not in WORKLOAD_KINDS:  # bare pods, static pods (owner: Node)
+    if owner is None:
         return "Pod", obj.name
-    if owner.kind == "ReplicaSet":
-        template_hash = obj.labels.get("pod-template-hash")
-        if template_hash and owner.name.endswith(f"-{template_hash}"):
-            return "Deployment", owner.name[: -len(template_hash) - 1]
-    return owner.kind, owner.name
+    found = top_controller(obj.name, owner.kind, owner.name, template_hash=obj.labels.get("pod-template-hash"))
+    return (found.kind, found.name) if found.kind in WORKLOAD_KINDS else ("Pod", obj.name)
 
 
 def workloads_from_pods(pods: Iterable[Mapping[str, Any]], source: str = "kubelet") -> list[WatchedObject]:

@@ -22,10 +22,10 @@ from typing import Any
 
 from app.adapters.collector.backoff import Backoff
 from app.adapters.collector.config import Cluster, api_error, connection_error
-from app.adapters.collector.kinds import KindInfo
 from app.adapters.collector.objects import WatchedObject, from_raw
 from app.adapters.collector.tracker import Tracker
 from app.core.errors import PodPowerError
+from app.core.kinds import KindInfo
 
 log = logging.getLogger("app.adapters.collector.watch")
 

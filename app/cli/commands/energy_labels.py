@@ -49,7 +49,8 @@ def labels_cmd(args: argparse.Namespace) -> int:
     from app.adapters.prometheus import client_from_settings
     from app.core.errors import InputError
     from app.core.timeparse import parse_duration, parse_time
-    from app.energy_labels.build import build_labels, check_source
+    from app.energy_labels.build import build_labels
+    from app.energy_labels.check import check_source
 
     if not getattr(args, "verbose", False):
         logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise here
