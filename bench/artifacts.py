@@ -74,7 +74,8 @@ def build_artifacts(out_dir: Path, *, n_train: int = 2000, sbert: bool = False, 
     from app.ml.dataset import features_frame, join
     from app.ml.features import save_encoder
     from app.ml.model import save_model
-    from app.pipelines.training import fit_encoder, train_model
+    from app.pipelines.encoding import fit_encoder
+    from app.pipelines.training import train_model
     from app.workloads.convert import complete_request
 
     reqs = [complete_request(InferenceRequest.model_validate(d)) for d in synthetic_requests(n_train, seed, "t")]

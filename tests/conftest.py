@@ -48,7 +48,8 @@ def tiny_artifacts(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path
     from app.ml.dataset import features_frame, join
     from app.ml.features import save_encoder
     from app.ml.model import save_model
-    from app.pipelines.training import fit_encoder, train_model
+    from app.pipelines.encoding import fit_encoder
+    from app.pipelines.training import train_model
     from app.workloads.convert import complete_request
 
     reqs = []

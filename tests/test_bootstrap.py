@@ -5,17 +5,12 @@ import json
 import numpy as np
 
 from app.adapters.files import read_requests
-from app.cli.commands.pipeline import TARGETS
 from app.core.settings import DEFAULT_ARTIFACTS
 from app.pipelines.bootstrap import build_default_artifacts
-from app.serving.predictor import POWER_TARGETS, Predictor
+from app.serving.predictor import Predictor
 from app.simulate import ground_truth_frame, simulate_cluster
 from app.workloads.convert import requests_from_objects
 from tests.conftest import EXAMPLES
-
-
-def test_cli_targets_match_the_predictor() -> None:
-    assert set(TARGETS) == set(POWER_TARGETS)
 
 
 def test_default_artifacts_load_and_predict_every_example() -> None:

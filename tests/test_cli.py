@@ -133,7 +133,7 @@ def test_pipeline_end_to_end_on_examples(tmp_path: Path) -> None:
             "--out", str(tmp_path / "rows.parquet"))
     assert j.returncode == 0, j.stderr
     assert f"matched: {len(reqs)} workloads, {2 * len(reqs)} rows" in j.stderr
-    t = run("train", "--train", str(tmp_path / "rows.parquet"), "--neighbors", "1", "--splits", "3",
+    t = run("train", "--train", str(tmp_path / "rows.parquet"), "--original", "--neighbors", "1", "--splits", "3",
             "--out", str(model))
     assert t.returncode == 0, t.stderr
     card = json.loads((tmp_path / "model.card.json").read_text())
@@ -146,6 +146,34 @@ def test_pipeline_end_to_end_on_examples(tmp_path: Path) -> None:
         assert pred["pred_avg_power_w"] == pytest.approx(power[pred["workload_name"]])
         assert pred["pred_energy_step_j"] == pytest.approx(60 * pred["pred_avg_power_w"])
         assert pred["pred_power_w_total"] == pytest.approx(pred["replicas"] * pred["pred_avg_power_w"])
+
+
+def test_train_defaults_to_the_model_bootstrap_ships(tmp_path: Path) -> None:
+    """`train` without --original fits the tuned model with intervals, as `bootstrap` does."""
+    import pandas as pd
+
+    manifests = tmp_path / "all.yaml"
+    manifests.write_text("\n---\n".join(p.read_text() for p in sorted(EXAMPLES.glob("*.yaml"))))
+    enc, model = tmp_path / "enc.joblib", tmp_path / "model.joblib"
+    assert run("encode", "fit", "--input", str(manifests), "--out", str(enc),
+               "--features", str(tmp_path / "f.parquet")).returncode == 0
+    feats = pd.read_parquet(tmp_path / "f.parquet")
+    labels = feats[["namespace", "workload_kind", "workload_name"]].copy()
+    labels["pod"] = labels["workload_name"] + "-0"
+    labels["avg_power_w"] = [2.0 + i for i in range(len(labels))]
+    labels.to_parquet(tmp_path / "labels.parquet")
+    assert run("join", "--features", str(tmp_path / "f.parquet"), "--labels", str(tmp_path / "labels.parquet"),
+               "--out", str(tmp_path / "rows.parquet")).returncode == 0
+    t = run("train", "--train", str(tmp_path / "rows.parquet"), "--encoder", str(enc), "--splits", "3",
+            "--out", str(model))
+    assert t.returncode == 0, t.stderr
+    card = json.loads((tmp_path / "model.card.json").read_text())
+    shipped = json.loads((REPO / "artifacts" / "knn_energy.card.json").read_text())
+    assert card["model"] == shipped["model"] and card["model_version"].startswith("tknn-")
+    p = run("predict", str(manifests), "--encoder", str(enc), "--model", str(model))
+    assert p.returncode == 0, p.stderr
+    for pred in map(json.loads, p.stdout.splitlines()):
+        assert pred["pred_avg_power_w_low"] <= pred["pred_avg_power_w"] <= pred["pred_avg_power_w_high"]
 
 
 def test_join_reports_when_nothing_matches(tmp_path: Path) -> None:

@@ -19,6 +19,8 @@ from app.core.kinds import WORKLOAD_KINDS
 SCHEMA_VERSION = "v1"
 STEP_SECONDS = 60
 """Length of the label step: `energy_step_j` is joules per pod per 60 s."""
+POWER_TARGETS: dict[str, float] = {"avg_power_w": 1.0, "energy_step_j": 1.0 / STEP_SECONDS}
+"""Label columns a model can be trained on, and the factor that turns each into watts."""
 
 WorkloadKind = Literal[WORKLOAD_KINDS]  # type: ignore[valid-type]  # the enum of app.core.kinds' table
 QosClass = Literal["Guaranteed", "Burstable", "BestEffort"]

@@ -34,7 +34,6 @@ class Settings(BaseSettings):
     prom_ca_file: str | None = Field(default=None, description="PROM_CA_FILE: CA bundle for Prometheus TLS.")
     prom_insecure: bool = Field(default=False, description="PROM_INSECURE: skip TLS verification.")
     prom_timeout_s: float = 30.0
-    kepler_zone: str = Field(default="package", description="KEPLER_ZONE used with Kepler >= 0.10.")
     grid_gco2_per_kwh: float | None = Field(default=None, description="GRID_GCO2_PER_KWH default for ?hours=.")
     pue: float = Field(default=1.0, description="PUE: data-centre overhead multiplier for energy and carbon.")
     log_level: str = "INFO"

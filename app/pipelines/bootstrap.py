@@ -14,7 +14,8 @@ from typing import Any
 from app.ml.dataset import features_frame, join
 from app.ml.features import save_encoder
 from app.ml.model import save_model
-from app.pipelines.training import fit_encoder, train_tuned_model
+from app.pipelines.encoding import fit_encoder
+from app.pipelines.training import train_tuned_model
 from app.simulate import ground_truth_frame, simulate_cluster
 from app.workloads.convert import complete_request, requests_from_objects
 

@@ -69,7 +69,7 @@ def simulated_rows(seed: int = 7, n_workloads: int = 120, hours: float = 6.0) ->
 
     The encoder is fitted on the cluster's own manifests, exactly as `encode fit` + `join` would.
     """
-    from app.pipelines.training import fit_encoder
+    from app.pipelines.encoding import fit_encoder
     from app.simulate import ground_truth_frame, simulate_cluster
     from app.workloads.convert import complete_request, requests_from_objects
 

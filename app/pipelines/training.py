@@ -10,20 +10,13 @@ import numpy as np
 import pandas as pd
 
 from app.core.errors import InputError
-from app.core.schema import STEP_SECONDS, InferenceRequest
+from app.core.schema import POWER_TARGETS, STEP_SECONDS
 from app.ml.dataset import aggregate_rows, training_matrix
-from app.ml.features import WorkloadEncoder
 from app.ml.model import KNNEnergyRegressor, group_cv
-from app.serving.predictor import POWER_TARGETS, model_version_for
-from app.workloads.convert import complete_request
+from app.pipelines.evaluation import evaluate
+from app.serving.predictor import model_version_for
 
 TARGET_UNITS = {"avg_power_w": "W (average power per pod)", "energy_step_j": f"J per pod per {STEP_SECONDS} s step"}
-
-
-def fit_encoder(requests: Sequence[InferenceRequest], **params: Any) -> WorkloadEncoder:
-    if not requests:
-        raise InputError("no workloads to fit the encoder on", source="encoder input")
-    return WorkloadEncoder(**params).fit([complete_request(r) for r in requests])
 
 
 def train_model(
@@ -80,7 +73,6 @@ def train_tuned_model(
     `save_model(model, card, path, extras=extras)`.
     """
     from app.ml.tuning import USAGE_TARGETS, feature_blocks, fit_tuned
-    from app.pipelines.evaluation import evaluate
 
     if target not in POWER_TARGETS:
         raise InputError(f"--target must be one of {', '.join(POWER_TARGETS)}, got {target!r}", source="train")

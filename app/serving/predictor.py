@@ -25,14 +25,13 @@ import numpy as np
 
 from app.core.errors import ArtifactError, InputError
 from app.core.kinds import BATCH_KINDS
-from app.core.schema import STEP_SECONDS, InferenceRequest, Prediction
+from app.core.schema import POWER_TARGETS, STEP_SECONDS, InferenceRequest, Prediction
 from app.ml.energy import horizon_energy
 from app.ml.features import WorkloadEncoder, load_encoder
 from app.ml.model import KNNEnergyRegressor, load_model_extras
 from app.serving.extras import Served, ServingExtras
 from app.workloads.convert import complete_request
 
-POWER_TARGETS = {"avg_power_w": 1.0, "energy_step_j": 1.0 / STEP_SECONDS}
 """Targets the model can be trained on, with the factor that turns the target into watts."""
 
 _validate_prediction = Prediction.__pydantic_validator__.validate_python

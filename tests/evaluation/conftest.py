@@ -22,7 +22,7 @@ class Sim:
 @pytest.fixture(scope="session")
 def sim() -> Sim:
     from app.ml.dataset import features_frame, join
-    from app.pipelines.training import fit_encoder
+    from app.pipelines.encoding import fit_encoder
     from app.simulate import ground_truth_frame, simulate_cluster
     from app.workloads.convert import complete_request, requests_from_objects
 

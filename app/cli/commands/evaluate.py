@@ -6,8 +6,8 @@ import argparse
 import sys
 
 from app.core.progress import Progress
+from app.core.schema import POWER_TARGETS
 from app.ml.conformal import DEFAULT_LEVEL
-from app.serving.predictor import POWER_TARGETS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
