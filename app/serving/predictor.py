@@ -69,23 +69,15 @@ def _out_of_range(req: InferenceRequest, source: str, field: str, value: float) 
 
 
 class _Cached(NamedTuple):
-    """What the cache keeps per spec hash: the encoded row and the model's output (`Served`'s fields
-    when the model has serving extras). A named tuple: cheaper to build than a frozen dataclass."""
+    """What the cache keeps per spec hash: the encoded row, the power, and what serving extras add.
+
+    A named tuple: cheaper to build than a frozen dataclass on the per-request path.
+    """
 
     vector: np.ndarray
     power_w: float
-    low_w: float | None = None
-    high_w: float | None = None
-    out_of_distribution: bool | None = None
-    prior_weight: float | None = None
-    neighbor_dist: list[float] | None = None
-    neighbor_idx: list[int] | None = None
-    cpu_cores: float | None = None
-    mem_bytes: float | None = None
-
-    @classmethod
-    def served(cls, vector: np.ndarray, s: Served) -> _Cached:
-        return cls(vector, *s)
+    served: Served | None = None
+    """Interval, OOD flag, neighbours and usage, when the model carries serving extras."""
 
 
 class Predictor:
@@ -112,7 +104,8 @@ class Predictor:
         self.model = model
         self.card = card
         self._to_watts = POWER_TARGETS[target]
-        # the lean path only for the exact class it mirrors (a subclass may change predict())
+        # the unvalidated path for models that offer it (KNNEnergyRegressor and subclasses, which keep its
+        # contract: `predict_unchecked(X) == predict(X)` for a finite float64 X of the right width)
         self._fast = hasattr(model, "predict_unchecked")
         self.model_version = str(card.get("model_version", "unknown"))
         self._cache: OrderedDict[str, _Cached] = OrderedDict()
@@ -154,7 +147,7 @@ class Predictor:
             if self._serving.active:
                 served = self._serving.query(self.model, X, [requests[i] for i in missing], self._to_watts)
                 for row, (i, s) in enumerate(zip(missing, served, strict=True)):
-                    item = _Cached.served(X[row], s)
+                    item = _Cached(X[row], s.power_w, s)
                     out[i] = item
                     self._store(hashes[i], item)
                 return out  # type: ignore[return-value]
@@ -226,7 +219,8 @@ class Predictor:
     def _miss_one(self, req: InferenceRequest) -> _Cached:
         x = self.encoder.encode_one(req)
         if self._serving.active:
-            return _Cached.served(x, self._serving.query_one(self.model, x, req, self._to_watts))
+            served = self._serving.query_one(self.model, x, req, self._to_watts)
+            return _Cached(x, served.power_w, served)
         X = x[None, :]
         y = self.model.predict_unchecked(X) if self._fast else self.model.predict(X)
         return _Cached(x, float(max(y[0] * self._to_watts, 0.0)))
@@ -235,12 +229,13 @@ class Predictor:
                 hours: float | None, grid: float | None, pue: float, source: str) -> None:
         """Fill the explanation and horizon fields (they depend on the call's options: never cached)."""
         serving = self._serving
-        if explain and serving.active and cached.neighbor_idx is not None:
-            pred.neighbors = serving.neighbors(cached.neighbor_dist, cached.neighbor_idx)  # type: ignore[arg-type]
+        served = cached.served
+        if explain and served is not None:
+            pred.neighbors = serving.neighbors(served.neighbor_dist, served.neighbor_idx)
         if hours is not None:
             duration = None
-            if req.workload_kind in BATCH_KINDS and serving.active and cached.neighbor_idx is not None:
-                duration = serving.run_duration_s(self.model, cached.vector, cached.neighbor_idx)
+            if req.workload_kind in BATCH_KINDS and served is not None:
+                duration = serving.run_duration_s(self.model, cached.vector, served.neighbor_idx)
             h = horizon_energy(req, pred.pred_avg_power_w, hours, run_duration_s=duration,
                                grid_gco2_per_kwh=grid, pue=pue, source=source)
             pred.hours, pred.pred_energy_j, pred.pred_energy_kwh = h.hours, h.energy_j, h.energy_kwh
@@ -259,17 +254,17 @@ class Predictor:
             "pred_power_w_total": power * req.replicas,
             "model_version": self.model_version,
         }
-        interval = self._serving.interval
-        if cached.low_w is not None and interval is not None:
-            fields["pred_avg_power_w_low"] = cached.low_w
-            fields["pred_avg_power_w_high"] = cached.high_w
-            fields["interval_level"] = interval.level
-            fields["out_of_distribution"] = cached.out_of_distribution
-            fields["prior_weight"] = cached.prior_weight
-        if cached.cpu_cores is not None:
-            fields["pred_cpu_cores"] = cached.cpu_cores
-        if cached.mem_bytes is not None:
-            fields["pred_mem_bytes"] = cached.mem_bytes
+        served = cached.served
+        if served is not None:
+            fields["pred_avg_power_w_low"] = served.low_w
+            fields["pred_avg_power_w_high"] = served.high_w
+            fields["interval_level"] = self._serving.interval.level  # type: ignore[union-attr]
+            fields["out_of_distribution"] = served.out_of_distribution
+            fields["prior_weight"] = served.prior_weight
+            if served.cpu_cores is not None:
+                fields["pred_cpu_cores"] = served.cpu_cores
+            if served.mem_bytes is not None:
+                fields["pred_mem_bytes"] = served.mem_bytes
         # the validator itself: `Prediction(**fields)` adds a Python-level __init__ around the same call
         return _validate_prediction(fields)
 
