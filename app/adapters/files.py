@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
@@ -117,13 +117,3 @@ def write_table(df: Any, path: str | Path) -> Path:
         df.to_parquet(tmp, index=False)
     tmp.replace(p)
     return p
-
-
-def iter_lines(path: str | Path) -> Iterator[dict[str, Any]]:
-    text, name = read_text(path)
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if line.strip():
-            try:
-                yield json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"invalid JSON: {exc.msg}", source=name, document=lineno) from None

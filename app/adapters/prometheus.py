@@ -242,10 +242,6 @@ class PromClient:
             params["end"] = _fmt(end)
         return list(self._get("/api/v1/series", params))
 
-    def label_values(self, label: str, match: str | None = None) -> list[str]:
-        params: dict[str, Any] = {"match[]": match} if match else {}
-        return list(self._get(f"/api/v1/label/{label}/values", params))
-
     def ready(self) -> bool:
         try:
             return self._http.get("/-/ready").status_code == 200

@@ -56,10 +56,6 @@ class KindInfo:
         """`deployments.apps`, `pods`: the name RBAC rules and API errors use."""
         return f"{self.plural}.{self.group}" if self.group else self.plural
 
-    @property
-    def api_version(self) -> str:
-        return f"{self.group}/{self.version}" if self.group else self.version
-
     def path(self, namespace: str | None = None) -> str:
         """The REST path, e.g. `/apis/apps/v1/namespaces/shop/deployments`."""
         base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"

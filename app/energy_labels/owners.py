@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from app.energy_labels.counters import RangeSource
 from app.workloads.owners import NO_OWNER, Workload, guess_from_pod_name, top_controller
 
-OWNER_SERIES = ("kube_pod_owner", "kube_replicaset_owner", "kube_job_owner")
 _OWNER_WINDOW_S = 86_400.0  # owner series are read in ≤ 1-day windows (stays under query.max-samples)
 
 

@@ -10,17 +10,6 @@ import pandas as pd
 from app.energy_labels.counters import RangeSource, stream_counter
 from app.energy_labels.kepler import CounterQuery
 
-CADVISOR_SERIES = (
-    "container_cpu_usage_seconds_total",
-    "container_memory_working_set_bytes",
-    "container_fs_reads_bytes_total",
-    "container_fs_writes_bytes_total",
-    "container_network_receive_bytes_total",
-    "container_network_transmit_bytes_total",
-)
-USAGE_COLUMNS = ("cpu_cores_used", "mem_bytes_used", "fs_read_bytes_per_s", "fs_write_bytes_per_s",
-                 "net_rx_bytes_per_s", "net_tx_bytes_per_s")
-
 _REAL_CONTAINERS = ('container!=""', 'container!="POD"', 'image!~".*/pause:.*"')
 
 

@@ -93,11 +93,6 @@ def prior_offsets(request_json: Iterable[str]) -> np.ndarray:
     return np.asarray(out, dtype=np.float64)
 
 
-def request_offset(request: InferenceRequest) -> float:
-    """`prior_offsets` for one request (the predictor's path)."""
-    return float(log_power(physics_power_w(request))) if informative(request) else float("nan")
-
-
 def log_power(power_w: np.ndarray | float) -> np.ndarray:
     """Natural log of power with the `MIN_POWER_W` floor: the space the tuned model and intervals use."""
     return np.log(np.maximum(np.asarray(power_w, dtype=np.float64), MIN_POWER_W))
