@@ -37,9 +37,11 @@ import pandas as pd
 
 from app.core.errors import InputError, UpstreamError
 from app.energy_labels.counters import RangeSource, sample_times, series_start, stream_counter
+from app.energy_labels.edges import add_tail, read_pod_start_times, settle_data_start
 from app.energy_labels.kepler import EnergySource, detect_schema, energy_source
 from app.energy_labels.owners import read_owners
 from app.energy_labels.usage import add_usage
+from app.workloads.owners import infer_daemonsets
 
 JOB_COLUMNS = ("namespace", "workload_kind", "workload_name", "pod", "pod_uid", "node", "owner_source",
                "start_s", "end_s", "duration_s", "total_energy_j", "avg_power_w", "energy_step_j")
@@ -92,9 +94,19 @@ def build_labels(
     say(f"{len(acc.tracks)} energy series")
     owners = read_owners(source, start, end)
     notes = []
+    ns_l, pod_l, _ = q.pod_labels
+    pod_started = read_pod_start_times(source, start, end)
+    edge = settle_data_start(acc, extent, start, step,
+                             lambda key: pod_started.get((acc.extra[key].get(ns_l, ""), acc.extra[key].get(pod_l, ""))))
+    if (note := edge.note()) is not None:
+        notes.append(("WARNING: most series start with the data, --start is before it. " if edge.mostly else "")
+                     + note)
+    last_grid = start + math.floor((end - start) / step + 1e-9) * step
+    if mode == "job" and end - last_grid > 1e-6:
+        add_tail(source, q, acc, extent, end)
     if not owners.has_pod_owners:
         notes.append("no kube_pod_owner series: workloads guessed from pod-name suffixes")
-    ns_l, pod_l, uid_l = q.pod_labels
+    uid_l = q.pod_labels[2]
 
     pods: dict[tuple[str, str, str], dict[str, Any]] = {}
     for key, tr in acc.tracks.items():
@@ -111,6 +123,8 @@ def build_labels(
         rec["energy"] += tr.total
         rec["steps"].extend(tr.steps)
 
+    if not owners.has_pod_owners:
+        owners.daemonsets = infer_daemonsets((ns, pod, rec["node"]) for (ns, pod, _), rec in pods.items())
     rows = []
     for (ns, pod, uid), rec in pods.items():
         kind, name, how = owners.resolve(ns, pod, uid or None)

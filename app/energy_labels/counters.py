@@ -47,6 +47,8 @@ class _Track:
     second_i: int = -1
     second_v: float = math.nan
     steps: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+    born: bool = True
+    """For a series first seen after the first grid point: counted from 0 (it started inside the window)."""
 
 
 class CounterAccumulator:
@@ -93,6 +95,26 @@ class CounterAccumulator:
             if self.keep_steps:
                 tr.steps.append((idx, d))
             tr.prev, tr.last_i = float(v[-1]), int(idx[-1])
+
+    def count_from_first_sample(self, key: tuple[str, ...]) -> None:
+        """The series existed before its first visible sample: its first value is not energy of this window."""
+        tr = self.tracks[key]
+        if tr.first_i == 0 or not tr.born:
+            return
+        tr.born = False
+        tr.total -= tr.first_v
+        if self.keep_steps:
+            tr.steps.append((np.array([tr.first_i]), np.array([-tr.first_v])))
+
+    def feed_tail(self, key: tuple[str, ...], value: float) -> float:
+        """Add the increase from the last grid point to a later sample (at `--end`); returns it."""
+        tr = self.tracks.get(key)
+        if tr is None:
+            return 0.0
+        increase = value - tr.prev if value >= tr.prev else value
+        tr.total += increase
+        tr.prev = value
+        return increase
 
     def apply_peaks(self, peaks: dict[tuple[tuple[str, ...], int], float]) -> None:
         """Add back the energy between the last grid point before a reset and the reset itself."""
@@ -183,7 +205,7 @@ def sample_times(source: RangeSource, q: CounterQuery, acc: CounterAccumulator, 
 def series_start(tr: _Track, times: dict[int, float], grid0: float, step: float, fallback: float) -> float:
     """The time the counter was 0: the first visible sample, extrapolated back along the next increase."""
     ts0 = times.get(tr.first_i, fallback)
-    if tr.first_i == 0 or tr.first_v <= 0:
+    if tr.first_i == 0 or tr.first_v <= 0 or not tr.born:
         return ts0
     ts1 = times.get(tr.second_i)
     lo = grid0 + (tr.first_i - 1) * step  # the series was not visible at the previous grid point

@@ -23,6 +23,8 @@ class Owners:
     pods_by_name: dict[tuple[str, str], list[tuple[str, str, str]]] = field(default_factory=dict)  # → uid,kind,name
     replicasets: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
     jobs: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
+    daemonsets: dict[tuple[str, str], str] = field(default_factory=dict)
+    """(namespace, pod) → DaemonSet, inferred from placement when there are no pod owner records."""
 
     @property
     def has_pod_owners(self) -> bool:
@@ -53,7 +55,8 @@ class Owners:
         elif self.pods_by_name.get((ns, pod)):
             rec = self.pods_by_name[(ns, pod)][-1][1:]
         if rec is None:
-            return guess_from_pod_name(pod)
+            daemonset = self.daemonsets.get((ns, pod))
+            return Workload("DaemonSet", daemonset, "placement") if daemonset else guess_from_pod_name(pod)
         tables = {"ReplicaSet": self.replicasets, "Job": self.jobs}
 
         def parent_of(kind: str, name: str) -> tuple[str, str] | None:

@@ -16,7 +16,10 @@ The rule, decided once:
   `pod-template-hash` label) and `<cronjob>-<scheduled time in minutes>` (Kubernetes'
   CronJob controller, `getJobName`). Such answers carry source `template-hash` or `suffix`.
 * With no owner information at all, `guess_from_pod_name` reads the pod name alone; it cannot tell
-  a DaemonSet's pod from a bare pod (both `<name>-<5 chars>`), so it answers `Pod` there.
+  a DaemonSet's pod from a bare pod (both `<name>-<5 chars>`), so it answers `Pod` there, unless
+  `infer_daemonsets` saw the pod's node: pods `<name>-<5 chars>` of one namespace on two or more
+  nodes, never two on one node, are a DaemonSet `<name>` (the DaemonSet controller's naming and
+  placement). Static pods (`<name>-<node name>`, owner `Node`) stay their own workloads, as above.
 
 Sources: Kubernetes' controller naming (`pkg/controller/deployment/util`, `pkg/controller/cronjob`,
 `k8s.io/apimachinery/pkg/util/rand.SafeEncodeString`) and kube-state-metrics' owner metrics.
@@ -25,7 +28,7 @@ Sources: Kubernetes' controller naming (`pkg/controller/deployment/util`, `pkg/c
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 NO_OWNER = frozenset({"", "<none>", "Node"})
@@ -37,6 +40,7 @@ _CRON_JOB_NAME = re.compile(r"^(?P<base>.+)-\d{8,}$")
 _RS_POD = re.compile(rf"^(?P<base>.+)-(?P<hash>[{_SAFE}]{{6,10}})-[{_SAFE}]{{5}}$")
 _CRON_POD = re.compile(rf"^(?P<base>.+)-(?P<minute>\d{{8,}})-[{_SAFE}]{{5}}$")
 _STS_POD = re.compile(r"^(?P<base>.+)-(?P<ordinal>\d{1,4})$")
+_DS_POD = re.compile(rf"^(?P<base>.+)-[{_SAFE}]{{5}}$")
 
 
 class Workload(NamedTuple):
@@ -87,3 +91,22 @@ def guess_from_pod_name(pod: str) -> Workload:
         if m:
             return Workload(kind, m["base"], "suffix")
     return Workload("Pod", pod, "suffix")
+
+
+def infer_daemonsets(pods: Iterable[tuple[str, str, str]]) -> dict[tuple[str, str], str]:
+    """(namespace, pod) → DaemonSet name, from (namespace, pod, node) triples with no owner records.
+
+    A DaemonSet places one pod per node and names it `<daemonset>-<5 chars>`: a base name seen on at
+    least two nodes and never twice on one node is taken for one. One-node clusters cannot show it.
+    """
+    by_base: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for namespace, pod, node in pods:
+        m = _DS_POD.match(pod)
+        if m and node and guess_from_pod_name(pod).kind == "Pod":
+            by_base.setdefault((namespace, m["base"]), []).append((pod, node))
+    out: dict[tuple[str, str], str] = {}
+    for (namespace, base), members in by_base.items():
+        nodes = [node for _, node in members]
+        if len(set(nodes)) >= 2 and len(set(nodes)) == len(nodes):
+            out.update({(namespace, pod): base for pod, _ in members})
+    return out

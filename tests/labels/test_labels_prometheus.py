@@ -179,8 +179,11 @@ def test_suffix_fallback_without_owner_series(sim_prom_no_owners: SimProm) -> No
     assert not res.owners_from_ksm
     assert any("suffix" in n for n in res.notes)
     m = _merged(res.frame, sim_prom_no_owners.truth)
-    assert (m["owner_source"] == "suffix").all()
-    guessable = m[m["workload_kind_truth"].isin(["Deployment", "CronJob", "StatefulSet"])]
+    assert m["owner_source"].isin(["suffix", "placement"]).all()
+    # DaemonSets by placement (one pod per node, on several nodes), the rest by generated names
+    placed = m[m["owner_source"] == "placement"]
+    assert (placed["workload_kind_truth"] == "DaemonSet").all()
+    guessable = m[m["workload_kind_truth"].isin(["Deployment", "CronJob", "StatefulSet", "DaemonSet"])]
     assert len(guessable) >= 5
     assert (guessable["workload_kind"] == guessable["workload_kind_truth"]).all()
     assert (guessable["workload_name"] == guessable["workload_name_truth"]).all()

@@ -89,3 +89,16 @@ def test_cronjob_runs_are_the_cronjob_everywhere_without_job_records() -> None:
 def test_pod_name_fallback(pod: str, want: tuple[str, str]) -> None:
     assert guess_from_pod_name(pod)[:2] == want
     assert guess_from_pod_name(pod).source == "suffix"
+
+
+def test_daemonsets_inferred_from_placement_without_owner_records() -> None:
+    from app.workloads.owners import infer_daemonsets
+
+    pods = [("obs", "node-exporter-x7k2p", "n1"), ("obs", "node-exporter-q9w4z", "n2"),
+            ("obs", "node-exporter-b6d8f", "n3"),
+            ("dev", "debug-abcde", "n1"),  # one bare pod: not enough evidence
+            ("dev", "pair-bcdfg", "n1"), ("dev", "pair-hjklm", "n1"),  # two on one node: not a DaemonSet
+            ("shop", "web-7d9fb6c4b5-x2z9q", "n1"), ("shop", "web-7d9fb6c4b5-q2z9q", "n2")]  # a Deployment
+    got = infer_daemonsets(pods)
+    assert got == {("obs", "node-exporter-x7k2p"): "node-exporter", ("obs", "node-exporter-q9w4z"): "node-exporter",
+                   ("obs", "node-exporter-b6d8f"): "node-exporter"}
