@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from app.core.errors import InputError, UpstreamError
+from app.core.k8snames import RS_NAME, SAFE_ALPHABET
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +67,11 @@ USAGE_COLUMNS = ("cpu_cores_used", "mem_bytes_used", "fs_read_bytes_per_s", "fs_
 JOB_COLUMNS = ("namespace", "workload_kind", "workload_name", "pod", "pod_uid", "node", "owner_source",
                "start_s", "end_s", "duration_s", "total_energy_j", "avg_power_w", "energy_step_j")
 NONE = ("", "<none>")
-# Kubernetes' rand.SafeEncodeString alphabet: ReplicaSet hashes and pod suffixes use it.
-_SAFE = "bcdfghjklmnpqrstvwxz2456789"
+_SAFE = SAFE_ALPHABET  # ReplicaSet hashes and pod suffixes use it
 _RS_POD = re.compile(rf"^(?P<base>.+)-(?P<hash>[{_SAFE}]{{6,10}})-[{_SAFE}]{{5}}$")
 _CRON_POD = re.compile(rf"^(?P<base>.+)-(?P<minute>\d{{8,}})-[{_SAFE}]{{5}}$")
 _STS_POD = re.compile(r"^(?P<base>.+)-(?P<ordinal>\d{1,4})$")
-_RS_NAME = re.compile(rf"^(?P<base>.+)-[{_SAFE}]{{6,10}}$")
+_RS_NAME = RS_NAME
 _CRON_JOB_NAME = re.compile(r"^(?P<base>.+)-\d{8,}$")
 _OWNER_WINDOW_S = 86_400.0  # owner series are read in ≤ 1-day windows (stays under query.max-samples)
 
