@@ -178,3 +178,37 @@ def test_tuned_model_sees_one_row_per_workload_at_the_known_power(tmp_path: Path
     assert got == pytest.approx(POWER)
     assert card["groups"] == len(POWER)
     assert np.all(np.asarray(w["duration_s"]) > 0)
+
+
+def test_odd_tables_are_read_or_refused_by_name() -> None:
+    """Datetime `ts` is converted, a repeated (pod, ts) row dropped and counted; text `ts` or a missing
+    identity column is an InputError naming the column."""
+    from app.core.errors import InputError
+
+    base = {"namespace": "a", "workload_kind": "Job", "workload_name": "j", "pod": "j-x", "avg_power_w": math.nan}
+    t = pd.DataFrame([{**base, "ts": T0, "energy_step_j": math.nan}, {**base, "ts": T0 + 60, "energy_step_j": 120.0},
+                      {**base, "ts": T0 + 60, "energy_step_j": 0.0}])
+    rows, report = normalise_labels(t)
+    assert rows["avg_power_w"].tolist() == [2.0] and report.duplicate_rows == 1
+    as_dates = t.assign(ts=pd.to_datetime(t["ts"], unit="s"))
+    assert normalise_labels(as_dates)[0]["avg_power_w"].tolist() == [2.0]
+    with pytest.raises(InputError, match="column ts: 1 value"):
+        normalise_labels(t.assign(ts=["now", "1", "2"]))
+    with pytest.raises(InputError, match="needs column.*namespace"):
+        normalise_labels(t.drop(columns=["namespace"]))
+
+
+def test_train_reads_per_step_v1_rows_too() -> None:
+    """Rows merged outside `join` (v1 steps + features) are read into per-pod rows by `train` itself."""
+    from app.adapters.files import read_requests
+    from app.ml.dataset import KEY, features_frame
+    from app.pipelines.training import fit_encoder, train_model
+    from app.workloads.convert import complete_request
+
+    reqs = [complete_request(r) for r in read_requests(V1_REQUESTS).requests]
+    feats = features_frame(reqs, fit_encoder(reqs).transform(reqs))
+    steps = v1_window_labels().merge(feats, on=KEY, how="inner")  # the api rows keep v1's RS name: no match
+    model, card = train_model(steps, n_neighbors=1, n_splits=3)
+    assert card["rows"] == 7 and card["groups"] == 5  # pods: web 2, cache, etl 2, report, trainer
+    X = np.stack(feats.set_index("workload_name").loc[["web", "etl", "trainer"], "x"].to_numpy())
+    assert model.predict(X) == pytest.approx([POWER["web"], POWER["etl"], POWER["trainer"]])

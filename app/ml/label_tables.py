@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from app.core.errors import InputError
 from app.core.k8snames import POD_SUFFIX, RS_NAME
 from app.core.schema import STEP_SECONDS
 
@@ -64,6 +65,7 @@ class LabelTableReport:
     nan_steps: int = 0
     pods: int = 0
     pseudo_pod_rows: int = 0
+    duplicate_rows: int = 0
     owner_fixed_rows: int = 0
     renamed: list[str] = field(default_factory=list)
     dropped_pods: list[str] = field(default_factory=list)
@@ -74,6 +76,8 @@ class LabelTableReport:
         out = [f"labels: k8sPodPCP v1 window table, {self.rows} rows; step {self.step_s:g} s ({self.step_source}); "
                f"{self.counted_steps} steps counted into {self.pods} pods, {self.nan_steps} NaN steps skipped "
                "(no energy_step_j and no avg_power_w; v1 leaves each pod's first row NaN)"]
+        if self.duplicate_rows:
+            out.append(f"labels: {self.duplicate_rows} rows repeating a pod's ts dropped")
         if self.pseudo_pod_rows:
             out.append(f"labels: {self.pseudo_pod_rows} rows of Kepler's {'/'.join(KEPLER_PSEUDO_PODS)} dropped "
                        "(not workloads)")
@@ -100,13 +104,19 @@ def normalise_labels(labels: pd.DataFrame) -> tuple[pd.DataFrame, LabelTableRepo
     if not is_v1_window(labels):
         return labels, LabelTableReport(shape="project", rows=len(labels))
     report = LabelTableReport(shape="v1-window", rows=len(labels))
-    df = labels.copy()
+    missing = [c for c in V1_WINDOW_COLUMNS if c not in labels.columns and c != "avg_power_w"]
+    if missing:
+        raise InputError(f"a k8sPodPCP v1 window table needs column(s) {', '.join(missing)}", source="labels")
+    df = labels.assign(ts=_seconds(labels["ts"]))
+    dup = df.duplicated([*_POD, "ts"])
+    report.duplicate_rows = int(dup.sum())
+    df = df[~dup]
     pseudo = df["pod"].isin(KEPLER_PSEUDO_PODS)
     report.pseudo_pod_rows = int(pseudo.sum())
     df = df[~pseudo]
     df = _fix_identity(df, report)
     df = df.sort_values([*_POD, "ts"], kind="stable").reset_index(drop=True)
-    ts = df["ts"].astype(np.float64)
+    ts = df["ts"]
     gap = ts.groupby([df["namespace"], df["pod"]]).diff()
     spacing = gap[gap > 0]
     if len(spacing):
@@ -122,6 +132,19 @@ def normalise_labels(labels: pd.DataFrame) -> tuple[pd.DataFrame, LabelTableRepo
     df = df.assign(_e=(power * interval).where(counted), _d=interval.where(counted), _t0=(ts - interval).where(counted),
                    _t1=ts.where(counted), _n=counted.astype(np.int64))
     return _per_pod(df, report), report
+
+
+def _seconds(ts: pd.Series) -> pd.Series:
+    """`ts` as Unix seconds (v1 writes floats; a datetime column is converted); an `InputError` otherwise."""
+    if pd.api.types.is_datetime64_any_dtype(ts):
+        utc = pd.to_datetime(ts, utc=True)
+        return (utc - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
+    out = pd.to_numeric(ts, errors="coerce").astype(np.float64)
+    bad = ~np.isfinite(out)
+    if bad.any():
+        raise InputError(f"column ts: {int(bad.sum())} value(s) are not Unix seconds, e.g. {ts[bad].iloc[0]!r}",
+                         source="labels")
+    return out
 
 
 def _column(df: pd.DataFrame, name: str) -> pd.Series:
