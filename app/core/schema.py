@@ -3,16 +3,23 @@
 Every other layer speaks these types: converters produce `InferenceRequest`, the predictor
 returns `Prediction`, the API serialises both. Units are part of the field names or stated in
 the descriptions: mcpu = millicores (1000 mcpu = 1 vCPU), MiB = 2^20 bytes, W = watts, J = joules.
+
+`null` is read as "not set" wherever the original k8sPodPCP v1 schema (MSKazemi/k8sPodPCP,
+app/models.py) allowed it, because its collector writes `"command": null`, `"args": null`, null
+resources, `node_type`, `runtime_class`, `parallelism` and `completions`: optional scalars stay None,
+list and map fields (`command`, `args`, `labels`, `annotations`, `volume_types`) become empty. The
+internal form therefore never holds a null collection, and a request with nulls validates to the
+same object (same spec hash, same prediction) as the request with those keys left out.
 """
 
 from __future__ import annotations
 
 import hashlib
 import operator
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from app.core.kinds import WORKLOAD_KINDS
 
@@ -28,6 +35,25 @@ QosClass = Literal["Guaranteed", "Burstable", "BestEffort"]
 _NonNeg = Field(default=None, ge=0)
 
 
+def _null_to_empty_list(value: Any) -> Any:
+    return [] if value is None else value
+
+
+def _null_to_empty_dict(value: Any) -> Any:
+    return {} if value is None else value
+
+
+# Run inside pydantic-core's validator, so `model_validate_json` (the /predict fast path, NDJSON
+# files) normalises exactly as `model_validate` does. The JSON schema stays the plain array/object
+# (one OpenAPI component for input and output; a nullable input type would split it in two): the
+# descriptions say that null is read as empty.
+StrList = Annotated[list[str], BeforeValidator(_null_to_empty_list)]
+"""A list of strings where `null` means empty (v1 collectors wrote null for an unset command/args)."""
+StrMap = Annotated[dict[str, str], BeforeValidator(_null_to_empty_dict)]
+"""A string map where `null` means empty."""
+_NULL_EMPTY = " `null` is read as empty."
+
+
 class ContainerSpec(BaseModel):
     """One container of the pod template, resources as written in the manifest (unset = None)."""
 
@@ -35,8 +61,8 @@ class ContainerSpec(BaseModel):
 
     name: str = Field(min_length=1, max_length=253)
     image: str = Field(default="", max_length=1024, description="Image reference, e.g. `nginx:1.27`.")
-    command: list[str] = Field(default_factory=list, max_length=256)
-    args: list[str] = Field(default_factory=list, max_length=256)
+    command: StrList = Field(default_factory=list, max_length=256, description="Entrypoint." + _NULL_EMPTY)
+    args: StrList = Field(default_factory=list, max_length=256, description="Arguments." + _NULL_EMPTY)
     req_cpu_mcpu: float | None = Field(default=None, ge=0, description="CPU request in millicores (mcpu).")
     req_mem_mib: float | None = Field(default=None, ge=0, description="Memory request in MiB (2^20 bytes).")
     lim_cpu_mcpu: float | None = Field(default=None, ge=0, description="CPU limit in millicores (mcpu).")
@@ -59,8 +85,8 @@ class InferenceRequest(BaseModel):
     namespace: str = Field(default="default", min_length=1, max_length=253)
     workload_kind: WorkloadKind
     workload_name: str = Field(min_length=1, max_length=253)
-    labels: dict[str, str] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
+    labels: StrMap = Field(default_factory=dict, description="Pod template labels." + _NULL_EMPTY)
+    annotations: StrMap = Field(default_factory=dict, description="Pod template annotations." + _NULL_EMPTY)
     containers: list[ContainerSpec] = Field(
         default_factory=list, max_length=128, description="App containers, then native sidecars."
     )
@@ -70,7 +96,8 @@ class InferenceRequest(BaseModel):
         ge=0,
         description="Containers beside the main one: native sidecars + app containers after the first.",
     )
-    volume_types: list[str] = Field(default_factory=list, description="Volume sources, e.g. `emptyDir`, `configMap`.")
+    volume_types: StrList = Field(default_factory=list,
+                                  description="Volume sources, e.g. `emptyDir`, `configMap`." + _NULL_EMPTY)
     node_type: str | None = Field(default=None, description="Instance type from nodeSelector / node affinity.")
     runtime_class: str | None = None
     gpu_count: int = Field(default=0, ge=0, description="GPUs per pod (nvidia.com/gpu, amd.com/gpu, gpu.intel.com/*).")

@@ -193,6 +193,10 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, floa
     }
 
 
+MIN_CV_WORKLOADS = 2
+"""Group CV holds whole workloads out, so it needs two: one to train on while the other is validated."""
+
+
 def group_cv(
     make_model: Callable[[], Any],
     X: np.ndarray,
@@ -207,8 +211,8 @@ def group_cv(
     out-of-fold predictions (for reports).
     """
     n_groups = len(np.unique(groups))
-    if n_groups < 2:
-        raise PodPowerError(f"group cross-validation needs at least 2 workloads, got {n_groups}")
+    if n_groups < MIN_CV_WORKLOADS:
+        raise PodPowerError(f"group cross-validation needs at least {MIN_CV_WORKLOADS} workloads, got {n_groups}")
     splits = min(n_splits, n_groups)
     folds: list[dict[str, Any]] = []
     oof = np.full(len(y), np.nan)

@@ -1,4 +1,10 @@
-"""Fit the encoder and the model; the CLI and the Kubernetes jobs call these functions."""
+"""Fit the encoder and the model; the CLI and the Kubernetes jobs call these functions.
+
+Training rows may still be in the original k8sPodPCP v1 label shape (per-sample `ts`,
+`energy_step_j`): they are read into per-pod rows first (`app.ml.label_tables`), as `join` does.
+Too few workloads with a target value is refused up front, saying how many there are and why rows
+were left out.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +17,35 @@ import pandas as pd
 
 from app.core.errors import InputError
 from app.core.schema import POWER_TARGETS, STEP_SECONDS
-from app.ml.dataset import aggregate_rows, training_matrix
-from app.ml.model import KNNEnergyRegressor, group_cv
+from app.ml.dataset import KEY, aggregate_rows, require_target, training_matrix
+from app.ml.label_tables import normalise_labels
+from app.ml.model import MIN_CV_WORKLOADS, KNNEnergyRegressor, group_cv
 from app.pipelines.evaluation import evaluate
 from app.serving.predictor import model_version_for
 
 TARGET_UNITS = {"avg_power_w": "W (average power per pod)", "energy_step_j": f"J per pod per {STEP_SECONDS} s step"}
+
+
+def _usable_rows(rows: pd.DataFrame, target: str) -> pd.DataFrame:
+    """Per-pod rows whose target is known; an `InputError` when fewer than two workloads remain."""
+    rows, _ = normalise_labels(rows)
+    require_target(rows, target)
+    missing = [c for c in KEY if c not in rows.columns]
+    if missing:
+        raise InputError(f"missing column(s) {', '.join(missing)}: make training rows with `python -m app join`",
+                         source="training rows")
+    have = rows[target].notna()
+    workloads = rows[KEY].drop_duplicates()
+    usable = rows.loc[have, KEY].drop_duplicates()
+    if len(usable) < MIN_CV_WORKLOADS:
+        lost = len(workloads) - len(usable)
+        raise InputError(
+            f"{len(usable)} workload(s) have a value for {target!r}; training needs at least {MIN_CV_WORKLOADS} "
+            f"(group cross-validation holds whole workloads out). {len(rows)} row(s) of {len(workloads)} "
+            f"workload(s) given; {int((~have).sum())} row(s) without {target!r}"
+            + (f", leaving {lost} workload(s) with none" if lost else "")
+            + ". `python -m app join` lists the workloads that did not match and why", source="training rows")
+    return rows
 
 
 def train_model(
@@ -31,10 +60,8 @@ def train_model(
     """Group-CV the model on the training rows, then fit it on all of them; returns (model, card)."""
     if target not in POWER_TARGETS:
         raise InputError(f"--target must be one of {', '.join(POWER_TARGETS)}, got {target!r}", source="train")
-    rows = aggregate_rows(rows, aggregate, target)
+    rows = aggregate_rows(_usable_rows(rows, target), aggregate, target)
     X, y, groups = training_matrix(rows, target)
-    if len(y) == 0:
-        raise InputError(f"no rows with a value for {target!r}", source="training rows")
 
     def make() -> KNNEnergyRegressor:
         return KNNEnergyRegressor(n_neighbors=n_neighbors, **model_params)
@@ -76,9 +103,8 @@ def train_tuned_model(
 
     if target not in POWER_TARGETS:
         raise InputError(f"--target must be one of {', '.join(POWER_TARGETS)}, got {target!r}", source="train")
-    rows = rows[rows[target].notna()] if target in rows.columns else rows
-    if len(rows) == 0:
-        raise InputError(f"no rows with a value for {target!r}", source="training rows")
+    rows = _usable_rows(rows, target)
+    rows = rows[rows[target].notna()]
     dim = len(rows["x"].iloc[0])
     blocks = feature_blocks(dim, feature_names)
     ev = evaluate(rows, target, n_splits=n_splits, level=level, blocks=blocks, progress=progress)

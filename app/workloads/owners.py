@@ -34,8 +34,14 @@ from typing import NamedTuple
 NO_OWNER = frozenset({"", "<none>", "Node"})
 """Owner kinds that make a pod its own workload (kube-state-metrics writes `<none>`)."""
 
-_SAFE = "bcdfghjklmnpqrstvwxz2456789"  # rand.SafeEncodeString: ReplicaSet hashes and pod suffixes
-_RS_NAME = re.compile(rf"^(?P<base>.+)-(?P<hash>[{_SAFE}]{{6,10}})$")
+SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+"""k8s.io/apimachinery `rand.SafeEncodeString` (no vowels, no 0/1/3): ReplicaSet hashes and pod suffixes."""
+_SAFE = SAFE_ALPHABET
+RS_NAME = re.compile(rf"^(?P<base>.+)-(?P<hash>[{_SAFE}]{{6,10}})$")
+"""A ReplicaSet name: `<deployment>-<pod-template-hash>`."""
+POD_SUFFIX = rf"-[{_SAFE}]{{5}}"
+"""The random suffix `generateName` adds to a pod name (a regex fragment)."""
+_RS_NAME = RS_NAME
 _CRON_JOB_NAME = re.compile(r"^(?P<base>.+)-\d{8,}$")
 _RS_POD = re.compile(rf"^(?P<base>.+)-(?P<hash>[{_SAFE}]{{6,10}})-[{_SAFE}]{{5}}$")
 _CRON_POD = re.compile(rf"^(?P<base>.+)-(?P<minute>\d{{8,}})-[{_SAFE}]{{5}}$")

@@ -10,6 +10,7 @@ pod counted from zero.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -128,7 +129,7 @@ def expected_energy(p: Counter, grid0: float, end: float) -> float:
     else:
         seen = [(t, v) for t, v in seen if t > grid0]
         total = seen[0][1] if p.born >= grid0 else 0.0
-    for (_, a), (_, b) in zip(seen, seen[1:], strict=False):
+    for (_, a), (_, b) in itertools.pairwise(seen):
         total += b - a if b >= a else b
     if p.reset_at is not None and seen[0][0] < p.reset_at <= seen[-1][0]:  # energy from the last sample to the reset
         last_before = max(t for t, _ in seen if t < p.reset_at)

@@ -38,7 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     j = sub.add_parser("join", help="join features with labels on workload identity → training rows")
     j.add_argument("--features", required=True, help="features table from `encode`")
-    j.add_argument("--labels", required=True, help="labels table from `labels` or `simulate`")
+    j.add_argument("--labels", required=True, help="labels table from `labels` or `simulate`, or k8sPodPCP v1's "
+                   "kepler_labels.parquet")
     j.add_argument("--out", required=True, help="training rows (.parquet)")
     j.set_defaults(func=join_cmd)
 
