@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from app.cli import main
-from app.files import read_requests
-from app.schema import InferenceRequest
+from app.cli.main import main
+from app.adapters.files import read_requests
+from app.core.schema import InferenceRequest
 
 CORPUS = Path(__file__).resolve().parent / "data" / "corpus"
 ABSURD = CORPUS / "absurd"
