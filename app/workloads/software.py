@@ -167,12 +167,15 @@ SOFTWARE: dict[str, Software] = _table([
     ("haproxy", "haproxy", "proxy", ("kubernetes-ingress",)),
     ("kong", "kong", "gateway", ("kubernetes-ingress-controller",)),
     ("istio-proxy", "envoy", "mesh-proxy", ("proxyv2",)),
+    ("istio-ingressgateway", "envoy", "gateway", ("istio-egressgateway",)),
     ("linkerd-proxy", "linkerd", "mesh-proxy", ()),
     ("istiod", "istio", "control-plane", ("pilot",)),
     # observability
     ("prometheus", "prometheus", "observability-server", ("prometheus-server",)),
     ("alertmanager", "prometheus", "observability-server", ()),
     ("grafana", "grafana", "dashboard", ()),
+    ("kibana", "kibana", "dashboard", ()),
+    ("opensearch-dashboards", "kibana", "dashboard", ()),
     ("loki", "loki", "observability-server", ()),
     ("tempo", "tempo", "observability-server", ()),
     ("jaeger", "jaeger", "observability-server", ("all-in-one", "jaeger-collector", "jaeger-query")),
@@ -197,6 +200,8 @@ SOFTWARE: dict[str, Software] = _table([
     ("argocd", "argocd", "cluster-component", ()),
     ("vault", "vault", "cluster-component", ("vault-k8s",)),
     ("keycloak", "keycloak", "api", ()),
+    ("dex", "dex", "cluster-component", ()),
+    ("sonarqube", "jvm", "api", ()),
     # CI
     ("gitlab-runner", "ci-runner", "ci-runner", ("gitlab-runner-helper",)),
     ("actions-runner", "ci-runner", "ci-runner", ("gha-runner-scale-set-controller",)),
@@ -220,7 +225,7 @@ SOFTWARE: dict[str, Software] = _table([
     ("php-fpm", "php-web", "api", ("php", "wordpress")),
     ("dotnet", "dotnet", "api", ("aspnet",)),
     # one-shot tools
-    ("busybox", "shell", "batch", ("alpine", "sh", "bash")),
+    ("busybox", "shell", "batch", ("alpine", "sh", "bash", "netshoot")),
     ("aws-cli", "cli-tool", "batch", ("aws", "kubectl", "gsutil", "gcloud")),
 ])
 
