@@ -280,7 +280,8 @@ FAMILIES: dict[str, Family] = {f.key: f for f in (
            load_cores=0.05, p_unused=0.4, profile="bursty", mem_gb=0.1, weight=0, cpu_choices=(0.25, 0.5),
            mem_choices_mib=(256, 512)),
     Family("legacy-poller", "worker", "ReplicationController", "batch", ("legacy-poller",),
-           "docker.io/library/python:{v}", ("3.9-slim",), "poller", "poller", command=("python", "-u", "/app/poller.py"),
+           "docker.io/library/python:{v}", ("3.9-slim",), "poller", "poller",
+           command=("python", "-u", "/app/poller.py"),
            idle_cores=0.0008, load_cores=0.004, mem_gb=0.03, weight=0, cpu_choices=(0.1, 0.25),
            mem_choices_mib=(128, 256)),
 )}
