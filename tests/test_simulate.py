@@ -321,7 +321,7 @@ def test_manifests_look_like_real_charts() -> None:
     no_cpu = [d for d in workloads if not any("cpu" in ((ct.get("resources") or {}).get("requests") or {})
                                               for ct in _pod_spec(d)["containers"])]
     assert len(no_cpu) / len(workloads) > 0.4
-    mem_only = [d for d in workloads if set((_pod_spec(d)["containers"][0].get("resources") or {})) == {"limits"}
+    mem_only = [d for d in workloads if set(_pod_spec(d)["containers"][0].get("resources") or {}) == {"limits"}
                 and set(_pod_spec(d)["containers"][0]["resources"]["limits"]) == {"memory"}]
     assert mem_only
 
