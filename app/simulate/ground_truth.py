@@ -21,7 +21,8 @@ GROUND_TRUTH_COLUMNS = (
     "package_dynamic_j", "dram_dynamic_j", "cpu_cores_used", "mem_bytes_used", "fs_read_bytes_per_s",
     "fs_write_bytes_per_s", "net_rx_bytes_per_s", "net_tx_bytes_per_s",
 )
-_EXTRA_COLUMNS = ("archetype", "qos_class", "vcpus", "gpus", "gpu_model", "package_idle_j", "gpu_dynamic_j",
+_EXTRA_COLUMNS = ("archetype", "qos_class", "vcpus", "gpus", "gpu_model", "package_idle_j", "dram_idle_j",
+                  "gpu_dynamic_j",
                   "gpu_idle_j", "completed", "container_restarts", "cores_mean", "cores_floor", "procs")
 
 

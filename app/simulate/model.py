@@ -50,8 +50,9 @@ class SimPod:
     Ground truth (joules over ``[start_s, end_s]``):
 
     * Kepler <= 0.7 (``kepler_container_*_joules_total``): ``total_energy_j = energy_dynamic_j +
-      energy_idle_j = energy_package_j + energy_dram_j + energy_gpu_j``; ``package_idle_j``/``gpu_idle_j``
-      are the idle parts (0 unless the cluster exposes 0.7 idle power), ``gpu_dynamic_j`` the GPU dynamic part.
+      energy_idle_j = energy_package_j + energy_dram_j + energy_gpu_j``; ``package_idle_j``/``dram_idle_j``/
+      ``gpu_idle_j`` are the idle parts (0 unless the cluster exposes 0.7 idle power), ``gpu_dynamic_j`` the
+      GPU dynamic part.
     * Kepler >= 0.10 (``kepler_pod_cpu_joules_total``, active energy only): ``package_dynamic_j`` (zone
       ``package``) and ``dram_dynamic_j`` (zone ``dram``).
     """
@@ -101,6 +102,7 @@ class SimPod:
     package_dynamic_j: float = 0.0
     package_idle_j: float = 0.0
     dram_dynamic_j: float = 0.0
+    dram_idle_j: float = 0.0
     gpu_dynamic_j: float = 0.0
     gpu_idle_j: float = 0.0
     cpu_cores_used: float = 0.0
@@ -157,10 +159,12 @@ class NodePower:
     pkg_w: np.ndarray  # RAPL package power
     dram_w: np.ndarray  # RAPL dram power
     gpu_idle_w: float  # GPU idle power (all GPUs of the node)
-    pkg_idle_w: float  # package power at zero load (Kepler 0.7's idle)
-    pkg07_per_core: np.ndarray  # Kepler 0.7 package dynamic, W per core
-    dram07_per_core: np.ndarray  # Kepler 0.7 dram dynamic (all dram power is dynamic there), W per core
+    pkg_idle_w: float  # Kepler 0.7's package idle: the lowest package power it observed on the node
+    dram_idle_w: float  # Kepler 0.7's dram idle: the lowest dram power it observed
+    pkg07_per_core: np.ndarray  # Kepler 0.7 package dynamic (power above its idle), W per core
+    dram07_per_core: np.ndarray  # Kepler 0.7 dram dynamic, W per core
     pkg_idle_per_proc: np.ndarray  # Kepler 0.7 package idle, W per process
+    dram_idle_per_proc: np.ndarray  # Kepler 0.7 dram idle, W per process
     gpu_idle_per_proc: np.ndarray  # Kepler 0.7 GPU idle, W per process
     pkg10_per_core: np.ndarray  # Kepler >= 0.10 package active, W per core
     dram10_per_core: np.ndarray  # Kepler >= 0.10 dram active, W per core

@@ -136,23 +136,26 @@ def node_power(node: SimNode, pods: Iterable[SimPod], origin: int, step_s: int) 
     all_core_s = core_s + node.system_cores * ov  # CPU time of every process on the node
     all_proc_s = proc_s + node.system_procs * ov
     ratio = np.clip(all_core_s / (node.vcpus * safe_ov), 0.0, 1.0)
-    pkg_idle = node.vcpus * CCF_MIN_W_PER_VCPU
-    pkg = pkg_idle + node.vcpus * (CCF_MAX_W_PER_VCPU - CCF_MIN_W_PER_VCPU) * ratio
+    pkg = node.vcpus * (CCF_MIN_W_PER_VCPU + (CCF_MAX_W_PER_VCPU - CCF_MIN_W_PER_VCPU) * ratio)
     dram = CCF_W_PER_GB * (mem_s / safe_ov / 1e9 + SYSTEM_MEM_GB)
+    live = ov > 0
+    pkg_idle = float(pkg[live].min()) if live.any() else 0.0  # Kepler 0.7: the minimum it observed
+    dram_idle = float(dram[live].min()) if live.any() else 0.0
     gidle, _gmax = GPU_MODELS.get(node.gpu_model, (0.0, 0.0))
     gpu_idle = node.gpus * gidle
     per_core = np.where(all_core_s > 0, ov / np.where(all_core_s > 0, all_core_s, 1.0), 0.0)  # 1/cores
     per_proc = np.where(all_proc_s > 0, ov / np.where(all_proc_s > 0, all_proc_s, 1.0), 0.0)
     return NodePower(
         k0=int(k0), usage_ratio=ratio, pkg_w=pkg, dram_w=dram, gpu_idle_w=gpu_idle, pkg_idle_w=pkg_idle,
-        pkg07_per_core=(pkg - pkg_idle) * per_core, dram07_per_core=dram * per_core,
-        pkg_idle_per_proc=pkg_idle * per_proc, gpu_idle_per_proc=gpu_idle * per_proc,
+        dram_idle_w=dram_idle, pkg07_per_core=(pkg - pkg_idle) * per_core,
+        dram07_per_core=(dram - dram_idle) * per_core, pkg_idle_per_proc=pkg_idle * per_proc,
+        dram_idle_per_proc=dram_idle * per_proc, gpu_idle_per_proc=gpu_idle * per_proc,
         pkg10_per_core=pkg * ratio * per_core, dram10_per_core=dram * ratio * per_core,
         pod_cores=core_s / safe_ov, procs=all_proc_s / safe_ov,
     )
 
 
-CUM_KEYS = ("cpu", "pkg07", "dram07", "pkg_idle", "gpu_idle", "gpu_dyn", "pkg10", "dram10",
+CUM_KEYS = ("cpu", "pkg07", "dram07", "pkg_idle", "dram_idle", "gpu_idle", "gpu_dyn", "pkg10", "dram10",
             "fs_r", "fs_w", "rx", "tx")
 
 
@@ -191,6 +194,7 @@ def curves(pod: SimPod, npw: NodePower, origin: int, step_s: int, idle07: bool) 
         "pkg07": npw.pkg07_per_core[k] * u.cores,
         "dram07": npw.dram07_per_core[k] * u.cores,
         "pkg_idle": npw.pkg_idle_per_proc[k] * procs,
+        "dram_idle": npw.dram_idle_per_proc[k] * procs,
         "gpu_idle": npw.gpu_idle_per_proc[k] * procs,
         "gpu_dyn": pod.gpus * (pod.gpu_max_w - pod.gpu_idle_w) * u.gutil,
         "pkg10": npw.pkg10_per_core[k] * u.cores,
@@ -209,14 +213,15 @@ def with_truth(pod: SimPod, npw: NodePower, origin: int, step_s: int, idle07: bo
     c = curves(pod, npw, origin, step_s, idle07)
     tot = {k: float(c.cum[k][-1]) for k in CUM_KEYS}
     d = float(pod.end_s - pod.start_s)
-    idle = tot["pkg_idle"] + tot["gpu_idle"]
+    idle = tot["pkg_idle"] + tot["dram_idle"] + tot["gpu_idle"]
     dyn = tot["pkg07"] + tot["dram07"] + tot["gpu_dyn"]
     total = idle + dyn
     mem_avg = float(np.sum(c.mem * np.diff(c.knots)) / d)
     return replace(
         pod,
         total_energy_j=total, avg_power_w=total / d, energy_dynamic_j=dyn, energy_idle_j=idle,
-        energy_package_j=tot["pkg07"] + tot["pkg_idle"], energy_dram_j=tot["dram07"],
+        energy_package_j=tot["pkg07"] + tot["pkg_idle"], energy_dram_j=tot["dram07"] + tot["dram_idle"],
+        dram_idle_j=tot["dram_idle"],
         energy_gpu_j=tot["gpu_idle"] + tot["gpu_dyn"], package_dynamic_j=tot["pkg10"],
         package_idle_j=tot["pkg_idle"], dram_dynamic_j=tot["dram10"], gpu_dynamic_j=tot["gpu_dyn"],
         gpu_idle_j=tot["gpu_idle"], cpu_cores_used=tot["cpu"] / d, mem_bytes_used=mem_avg,
@@ -225,8 +230,9 @@ def with_truth(pod: SimPod, npw: NodePower, origin: int, step_s: int, idle07: bo
     )
 
 
-NODE_KEYS = ("pkg", "pkg_idle07", "pkg_dyn07", "dram", "pkg_active10", "dram_active10", "gpu_idle",
-             "sys_pkg07", "sys_dram07", "sys_pkg_idle07", "sys_gpu_idle07", "sys_pkg10", "sys_dram10")
+NODE_KEYS = ("pkg", "pkg_idle07", "pkg_dyn07", "dram", "dram_idle07", "dram_dyn07", "pkg_active10",
+             "dram_active10", "gpu_idle", "sys_pkg07", "sys_dram07", "sys_pkg_idle07", "sys_dram_idle07",
+             "sys_gpu_idle07", "sys_pkg10", "sys_dram10")
 
 
 def node_curves(node: SimNode, npw: NodePower, origin: int, step_s: int) -> Curves:
@@ -242,10 +248,12 @@ def node_curves(node: SimNode, npw: NodePower, origin: int, step_s: int) -> Curv
     sc, sp = node.system_cores, float(node.system_procs)
     rates = {
         "pkg": npw.pkg_w, "pkg_idle07": np.full(n, npw.pkg_idle_w), "pkg_dyn07": npw.pkg_w - npw.pkg_idle_w,
-        "dram": npw.dram_w, "pkg_active10": npw.pkg_w * npw.usage_ratio,
+        "dram": npw.dram_w, "dram_idle07": np.full(n, npw.dram_idle_w), "dram_dyn07": npw.dram_w - npw.dram_idle_w,
+        "pkg_active10": npw.pkg_w * npw.usage_ratio,
         "dram_active10": npw.dram_w * npw.usage_ratio, "gpu_idle": np.full(n, npw.gpu_idle_w),
         "sys_pkg07": npw.pkg07_per_core * sc, "sys_dram07": npw.dram07_per_core * sc,
-        "sys_pkg_idle07": npw.pkg_idle_per_proc * sp, "sys_gpu_idle07": npw.gpu_idle_per_proc * sp,
+        "sys_pkg_idle07": npw.pkg_idle_per_proc * sp, "sys_dram_idle07": npw.dram_idle_per_proc * sp,
+        "sys_gpu_idle07": npw.gpu_idle_per_proc * sp,
         "sys_pkg10": npw.pkg10_per_core * sc, "sys_dram10": npw.dram10_per_core * sc,
     }
     cum = {k: np.concatenate(([0.0], np.cumsum(v * ov))) for k, v in rates.items()}

@@ -44,6 +44,15 @@ def _workload_load(rng: np.random.Generator, fam: Family) -> float:
     return float(fam.load_cores * np.exp(rng.normal(0.0, fam.load_sigma)))
 
 
+def _expected_cores(plan: Plan, load: float) -> float:
+    """Cores a plan's pod is expected to use (for placement): app floor and load plus its sidecars'."""
+    fam, info = plan.arch, plan.info
+    app = info.running[0]
+    app_load = app.cpu_request if fam.load_from_request and app.cpu_request else load
+    side = sum(SIDECARS[c.name].idle_cores + SIDECARS[c.name].load_share * app_load for c in info.running[1:])
+    return fam.idle_cores + app_load + side
+
+
 def _pod_usage(rng: np.random.Generator, fam: Family, info: SpecInfo, load: float, vcpus: int
                ) -> tuple[list[float], list[float], float]:
     """Per running container: mean cores and idle-floor cores; and the pod's CPU cap (cores)."""
@@ -95,7 +104,7 @@ def simulate_cluster(
     loads = [_workload_load(rng, p.arch) for p in plans]
     load_of = {id(p): x for p, x in zip(plans, loads, strict=True)}
     drafts, rsets, jobs, rollouts = lay_out(rng, plans, start_s, end_s)
-    placed = place(rng, drafts, start_s, end_s)
+    placed = place(rng, drafts, start_s, end_s, {id(p): _expected_cores(p, load_of[id(p)]) for p in plans})
     _daemonset_drafts(rng, plans, drafts, placed, end_s, start_s)
     _container_restarts(rng, drafts)
 

@@ -207,8 +207,14 @@ def _node_name(rng: np.random.Generator, names: Names) -> tuple[str, str]:
             return n, f"10.0.{a}.{b}"
 
 
-def place(rng: np.random.Generator, drafts: list[Draft], start_s: int, end_s: int) -> list[PlacedNode]:
-    """Karpenter-ish placement: bin-pack long-running pods, one GPU node per GPU pod."""
+def place(rng: np.random.Generator, drafts: list[Draft], start_s: int, end_s: int,
+          usage: dict[int, float] | None = None) -> list[PlacedNode]:
+    """Karpenter-ish placement: bin-pack long-running pods, one GPU node per GPU pod.
+
+    ``usage`` (cores a plan's pod is expected to use, by ``id(plan)``) keeps a node from being packed past
+    what its CPUs can run: the scheduler packs by requests, but a cluster whose nodes sit saturated gets
+    rebalanced by its operators, and usage beyond a node's CPUs is physically impossible.
+    """
     nodes: list[PlacedNode] = []
     names = Names()
 
@@ -229,7 +235,7 @@ def place(rng: np.random.Generator, drafts: list[Draft], start_s: int, end_s: in
             d.node = n.name
             continue
         allowed = info.allowed_types or GENERAL_TYPES
-        cpu = info.vcpus
+        cpu = max(info.vcpus, 1.5 * (usage or {}).get(id(d.plan), 0.0))
         mem = max(info.mem_gb * 1e9, sum(c.mem_request or 0.0 for c in info.running))
         general = [n for n in nodes if n.itype.name in allowed and n.end_s >= end_s and n.start_s <= start_s]
         if d.long_running:

@@ -60,8 +60,9 @@ def test_pod_life_and_power(labels: dict[str, pd.DataFrame], sim_prom: SimProm) 
     m = _merged(labels["0.7"], sim_prom.truth)
     assert (m["end_s"] - m["end_s_truth"]).abs().max() <= 1.0
     # the start is extrapolated back along the first increase; usage-driven power varies from step to step,
-    # so allow a quarter of the 60 s scrape interval
-    assert (m["start_s"] - m["start_s_truth"]).abs().max() <= 15.0
+    # and a Kepler 0.7 dynamic counter stays at 0 while its node sits at the lowest power Kepler has seen
+    # (its idle), so the first increase can come one 60 s step late
+    assert (m["start_s"] - m["start_s_truth"]).abs().max() <= 60.0
     long = m[m["duration_s_truth"] >= 600]
     rel = (long["avg_power_w"] - long["avg_power_w_truth"]).abs() / long["avg_power_w_truth"]
     assert rel.max() < 0.01

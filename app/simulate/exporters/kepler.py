@@ -56,11 +56,11 @@ def kepler07(out: Out, ctx: Ctx, pod: SimPod, cv: Curves) -> None:
         w, wi, g = c.cpu_weight, c.procs / total_procs, 1.0 if c.gpus else 0.0
         combos = {
             ("kepler_container_joules", "dynamic"): {"pkg07": w, "dram07": w, "gpu_dyn": g},
-            ("kepler_container_joules", "idle"): {"pkg_idle": wi, "gpu_idle": wi},
+            ("kepler_container_joules", "idle"): {"pkg_idle": wi, "dram_idle": wi, "gpu_idle": wi},
             ("kepler_container_package_joules", "dynamic"): {"pkg07": w},
             ("kepler_container_package_joules", "idle"): {"pkg_idle": wi},
             ("kepler_container_dram_joules", "dynamic"): {"dram07": w},
-            ("kepler_container_dram_joules", "idle"): {},
+            ("kepler_container_dram_joules", "idle"): {"dram_idle": wi},
             ("kepler_container_other_joules", "dynamic"): {},
             ("kepler_container_other_joules", "idle"): {},
             ("kepler_container_gpu_joules", "dynamic"): {"gpu_dyn": g},
@@ -141,7 +141,8 @@ def kepler_node(out: Out, ctx: Ctx, node: SimNode, cv: Curves, schemas: tuple[st
     if "0.7" in schemas:
         for fam, combos in (("kepler_node_package_joules", {"dynamic": {"pkg_dyn07": 1.0},
                                                              "idle": {"pkg_idle07": 1.0}}),
-                            ("kepler_node_dram_joules", {"dynamic": {"dram": 1.0}, "idle": {}})):
+                            ("kepler_node_dram_joules", {"dynamic": {"dram_dyn07": 1.0},
+                                                          "idle": {"dram_idle07": 1.0}})):
             for mode, combo in combos.items():
                 labels = lab([("mode", mode), ("package", "0"), ("source", "rapl-sysfs"), *target])
                 out.series(fam, fam + "_total", labels, t, counter(cv.knots, cv.combo(combo), t, base))
