@@ -487,3 +487,42 @@ def test_promtool_accepts_history(cluster: SimCluster, tmp_path: Path) -> None:
                            str(tmp_path / "blocks")], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert any((tmp_path / "blocks").iterdir())
+
+
+def test_node_counters_match_node_truth(series: Series, cluster: SimCluster) -> None:
+    nodes = node_truth_frame(cluster).set_index("node")
+    active = per_pod(series, "kepler_node_cpu_active_joules_total", "node_name", zone="package")
+    total = per_pod(series, "kepler_node_cpu_joules_total", "node_name", zone="package")
+    dyn07 = per_pod(series, "kepler_node_package_joules_total", "instance", mode="dynamic")
+    idle07 = per_pod(series, "kepler_node_package_joules_total", "instance", mode="idle")
+    assert set(active) == set(nodes.index)
+    for node, row in nodes.iterrows():
+        assert close(active[node], row.pkg_active10_j) and close(total[node], row.pkg_j), node
+        assert close(dyn07[node], row.pkg_dyn07_j) and close(idle07[node], row.pkg_idle07_j), node
+
+
+def test_kepler07_idle_counters_when_exposed(tmp_path: Path) -> None:
+    c = simulate_cluster(seed=2, n_workloads=12, hours=0.9, kepler07_idle=True)
+    t = ground_truth_frame(c).set_index("pod")
+    text = write_openmetrics(c, tmp_path / "h.om", scrape_s=120, groups=("kepler",), kepler_schemas=("0.7",))
+    idle: dict[str, float] = defaultdict(float)
+    dram_idle: dict[str, float] = defaultdict(float)
+    for line in text.read_text().splitlines():
+        m = _LINE.match(line)
+        if m and 'mode="idle"' in m.group(2):
+            lab = labels_of(m.group(2))
+            if m.group(1) == "kepler_container_joules_total":
+                idle[(lab["pod_name"], lab["container_id"])] = float(m.group(3))  # last value per series
+            elif m.group(1) == "kepler_container_dram_joules_total":
+                dram_idle[(lab["pod_name"], lab["container_id"])] = float(m.group(3))
+    by_pod: dict[str, float] = defaultdict(float)
+    by_pod_dram: dict[str, float] = defaultdict(float)
+    for (pod, _cid), v in idle.items():
+        by_pod[pod] += v
+    for (pod, _cid), v in dram_idle.items():
+        by_pod_dram[pod] += v
+    # no exporter restart in a window under 1 h, so the last value of each series is its increase
+    assert not c.exporter_restarts and set(by_pod) == set(t.index)
+    for pod, row in t.iterrows():
+        assert close(by_pod[pod], row.energy_idle_j) and close(by_pod_dram[pod], row.dram_idle_j), pod
+        assert row.energy_idle_j > 0
