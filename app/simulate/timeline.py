@@ -54,6 +54,8 @@ def cron_times(schedule: str, start_s: int, end_s: int) -> list[int]:
 
 @dataclass
 class Draft:
+    """One pod's life before it becomes a `SimPod`: which plan, which owner, when, where."""
+
     plan: Plan
     pod: str
     workload_kind: str
@@ -72,6 +74,8 @@ class Draft:
 
 @dataclass
 class PlacedNode:
+    """A node as placement sees it: what is left to pack onto it."""
+
     name: str
     itype: InstanceType
     start_s: int
