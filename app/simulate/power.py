@@ -4,7 +4,8 @@ Rule (sources in docs/simulator.md):
 
 * **Node power** per Kepler sampling step (``step_s``): RAPL package power is linear in the node's CPU
   busy ratio ``u`` between Cloud Carbon Footprint's per-vCPU minimum and maximum (0.74 W and 3.5 W per vCPU,
-  CCF's AWS averages from SPECpower results): ``P_pkg = vcpus * (0.74 + 2.76 * u)``. DRAM power is CCF's
+  CCF's AWS averages from SPECpower results): ``P_pkg = vcpus * (0.74 + 2.76 * u)``, read with a 2 %
+  per-step noise. DRAM power is CCF's
   0.392 W per GB of memory in use; GPUs draw ``idle + (max - idle) * utilisation`` each.
 * **Usage, not requests**: ``u`` comes from the CPU time pods actually use (plus the node's own system
   processes), which the catalogue draws per family independently of requests.
@@ -23,6 +24,7 @@ simulated counter reports.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
@@ -39,6 +41,7 @@ UNCORE_OF_PACKAGE = 0.08  # zone "uncore" as a share of "package"
 PSYS_FACTOR = 1.10  # zone "psys" (platform) = 1.10 x (package + dram)
 SYSTEM_MEM_GB = 1.0  # kubelet, container runtime, OS caches in use outside pods
 NOISE_SIGMA = 0.15  # per-pod lognormal spread of usage around the family's draw
+RAPL_NOISE_SIGMA = 0.02  # per-step lognormal noise of a RAPL zone reading (what Kepler then shares out)
 ENERGY_STEP_S = 60  # energy_step_j is joules per 60 s, whatever step_s is
 
 
@@ -136,8 +139,10 @@ def node_power(node: SimNode, pods: Iterable[SimPod], origin: int, step_s: int) 
     all_core_s = core_s + node.system_cores * ov  # CPU time of every process on the node
     all_proc_s = proc_s + node.system_procs * ov
     ratio = np.clip(all_core_s / (node.vcpus * safe_ov), 0.0, 1.0)
+    rng = np.random.default_rng(zlib.crc32(node.name.encode()))  # node names are seeded: deterministic
     pkg = node.vcpus * (CCF_MIN_W_PER_VCPU + (CCF_MAX_W_PER_VCPU - CCF_MIN_W_PER_VCPU) * ratio)
-    dram = CCF_W_PER_GB * (mem_s / safe_ov / 1e9 + SYSTEM_MEM_GB)
+    pkg = pkg * np.exp(rng.normal(0.0, RAPL_NOISE_SIGMA, n))
+    dram = CCF_W_PER_GB * (mem_s / safe_ov / 1e9 + SYSTEM_MEM_GB) * np.exp(rng.normal(0.0, RAPL_NOISE_SIGMA, n))
     live = ov > 0
     pkg_idle = float(pkg[live].min()) if live.any() else 0.0  # Kepler 0.7: the minimum it observed
     dram_idle = float(dram[live].min()) if live.any() else 0.0
