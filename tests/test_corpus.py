@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from app.cli.main import main
 from app.adapters.files import read_requests
+from app.cli.main import main
 from app.core.schema import InferenceRequest
 
 CORPUS = Path(__file__).resolve().parent / "data" / "corpus"

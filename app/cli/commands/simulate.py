@@ -19,6 +19,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scrape", type=int, default=60, help="history scrape interval, seconds (default: %(default)s)")
     p.add_argument("--kepler-schema", nargs="+", choices=["0.7", "0.10"], default=["0.7", "0.10"],
                    help="Kepler metric schemas in the history (default: both)")
+    p.add_argument("--families", nargs="+", metavar="FAMILY", help="only these software families (default: all)")
+    p.add_argument("--exclude-families", nargs="+", default=[], metavar="FAMILY",
+                   help="leave these software families out (e.g. to test on families a model never saw)")
+    p.add_argument("--kepler07-idle", action="store_true",
+                   help="Kepler 0.7 exposes idle power, split per process (as with RAPL on bare metal)")
     p.set_defaults(func=simulate_cmd)
 
     b = sub.add_parser("bootstrap", help="retrain the default artifacts on the simulated demo cluster")
@@ -39,7 +44,8 @@ def simulate_cmd(args: argparse.Namespace) -> int:
     if args.workloads < 2 or args.hours <= 0:
         raise ValueError("--workloads must be ≥ 2 and --hours > 0")
     _say(f"simulating {args.workloads} workloads over {args.hours:g} h (seed {args.seed})")
-    cluster = simulate_cluster(seed=args.seed, n_workloads=args.workloads, hours=args.hours)
+    cluster = simulate_cluster(seed=args.seed, n_workloads=args.workloads, hours=args.hours, families=args.families,
+                               exclude_families=args.exclude_families, kepler07_idle=args.kepler07_idle)
     if args.history:
         _say(f"writing history at a {args.scrape}s scrape interval (this is the long step)")
     paths = write_cluster(cluster, args.out, history=args.history, scrape_s=args.scrape,
