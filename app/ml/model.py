@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,14 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from app.core.errors import PodPowerError
 
 _BLOCK = 2048
+
+
+def _exact_distances(q: np.ndarray, rows: np.ndarray, cosine: bool) -> np.ndarray:
+    """Distances from queries `q` (…, 1, d) to their kept rows (…, k, d), elementwise then summed
+    along the last axis, the same way for one query and for a block (so both agree to the bit)."""
+    if cosine:  # rows and queries are unit vectors after `_prepare`
+        return np.maximum(1.0 - (q * rows).sum(axis=-1), 0.0)
+    return np.sqrt(((q - rows) ** 2).sum(axis=-1))
 
 
 class KNNEnergyRegressor(RegressorMixin, BaseEstimator):
@@ -98,8 +105,9 @@ class KNNEnergyRegressor(RegressorMixin, BaseEstimator):
 
         Rows are ranked by a key `h` that orders them as the distance does and costs one
         operation on the product: euclidean `h = ½‖x‖² − q·x` (since `‖q − x‖² = ‖q‖² + 2h`, and
-        `‖q‖²` is the same for every row), cosine `h = −q·x` (`d = 1 + h`). Only the k kept keys
-        are turned into distances. Ties go to the lower training row (a stable sort).
+        `‖q‖²` is the same for every row), cosine `h = −q·x`. The k kept rows' distances are then
+        computed directly (`_exact_distances`): the expansion loses digits for near-identical specs,
+        where 1/d weights would amplify them. Ties go to the lower training row (a stable sort).
         """
         k = min(n_neighbors or self.n_neighbors_, self.X_.shape[0])
         Q = self._prepare(X)
@@ -111,12 +119,8 @@ class KNNEnergyRegressor(RegressorMixin, BaseEstimator):
             g = q @ self.X_.T
             h = -g if cosine else self.half_sq_norms_[None, :] - g
             near = np.argsort(h, axis=1, kind="stable")[:, :k]
-            kept = np.take_along_axis(h, near, axis=1)
-            d = 1.0 + kept if cosine else np.einsum("ij,ij->i", q, q)[:, None] + 2.0 * kept
             idx[start : start + len(q)] = near
-            dist[start : start + len(q)] = np.maximum(d, 0.0)
-        if not cosine:
-            dist = np.sqrt(dist)
+            dist[start : start + len(q)] = _exact_distances(q[:, None, :], self.X_[near], cosine)
         return dist, idx
 
     def nearest_one(self, x: np.ndarray, n_neighbors: int | None = None) -> tuple[list[float], list[int]]:
@@ -125,9 +129,10 @@ class KNNEnergyRegressor(RegressorMixin, BaseEstimator):
         The same keys and distances in fewer numpy calls (each costs more than its arithmetic
         here). Rows are ranked with numpy's default sort, about half the cost of the stable one;
         when two of the first k+1 keys are equal, the ranking is redone with the stable sort, so
-        ties still go to the lower training row. Only BLAS may round the matrix-vector product (and
-        `q·q`) in its last bit differently from the batch's matrix product; a test checks both
-        paths agree.
+        ties still go to the lower training row. The kept distances come from the same elementwise
+        formula as the batch path, so both agree to the bit (a test checks); only the ranking keys
+        may differ in their last bit (BLAS matrix-vector vs matrix product), which matters only for
+        exact ties.
         """
         k = min(n_neighbors or self.n_neighbors_, self.X_.shape[0])
         q = self._prepare(x)
@@ -142,11 +147,8 @@ class KNNEnergyRegressor(RegressorMixin, BaseEstimator):
         if len(set(keys)) < len(keys):
             top = h.argsort(kind="stable")[: k + 1]
             keys = h[top].tolist()
-        idx = top.tolist()[:k]
-        if cosine:
-            return [d if d > 0.0 else 0.0 for d in (1.0 + v for v in keys[:k])], idx
-        qq = float(q @ q)
-        return [math.sqrt(d) if d > 0.0 else 0.0 for d in (qq + 2.0 * v for v in keys[:k])], idx
+        near = top[:k]
+        return _exact_distances(q[None, :], self.X_[near], cosine).tolist(), near.tolist()
 
     def predict(self, X: Any) -> np.ndarray:
         check_is_fitted(self)
