@@ -148,8 +148,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.tls:
             subprocess.run(["sh", str(REPO / "scripts" / "webhook-certs.sh"), str(work / "certs")], check=True,
                            capture_output=True, timeout=60)
-            serve += ["--ssl-certfile", str(work / "certs" / "tls.crt"), "--ssl-keyfile", str(work / "certs" / "tls.key")]
-            verify = ssl.create_default_context(cafile=work / "certs" / "ca.crt")
+            certs = work / "certs"
+            serve += ["--ssl-certfile", str(certs / "tls.crt"), "--ssl-keyfile", str(certs / "tls.key")]
+            verify = ssl.create_default_context(cafile=certs / "ca.crt")
         base = f"{'https' if args.tls else 'http'}://127.0.0.1:{port}"
         log = work / "server.log"
         with log.open("w") as out:

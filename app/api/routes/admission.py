@@ -20,7 +20,7 @@ from fastapi import APIRouter, Request, Response
 
 from app.api.body import read_body
 from app.api.deps import require_json
-from app.api.errors import render_error
+from app.api.errors import ErrorResponse, render_error
 from app.api.routes.offload import run, slow_encoder
 from app.core.errors import InputError
 from app.core.settings import Settings
@@ -42,10 +42,12 @@ REVIEW_BODY: dict[str, Any] = {
 }
 RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "The AdmissionReview response: `uid` echoed, `allowed`, a base64 JSON Patch "
-                         "(mutate), `warnings`, a 403 `status` with the numbers when a budget denies."},
-    400: {"description": "Not an AdmissionReview v1 (the detail names the field)."},
-    413: {"description": "Body larger than MAX_BODY_BYTES."},
-    415: {"description": "Not sent as JSON."},
+                         "(mutate), `warnings`, a 403 `status` with the numbers when a budget denies.",
+          "content": {"application/json": {"schema": {"type": "object", "required": ["apiVersion", "kind",
+                                                                                     "response"]}}}},
+    400: {"model": ErrorResponse, "description": "Not an AdmissionReview v1 (the detail names the field)."},
+    413: {"model": ErrorResponse, "description": "Body larger than MAX_BODY_BYTES."},
+    415: {"model": ErrorResponse, "description": "Not sent as JSON."},
 }
 
 
