@@ -123,3 +123,16 @@ def test_only_tls_with_the_right_ca(webhook: str, certs: Path, tmp_path: Path) -
     with httpx.Client(verify=ssl.create_default_context(cafile=certs / "ca.crt"), timeout=5) as c, \
             pytest.raises(httpx.ConnectError):
         c.get(webhook + "/healthz")  # the certificate names the Service, not 127.0.0.1
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--ssl-certfile", "{certs}/tls.crt"], "--ssl-certfile and --ssl-keyfile go together"),
+    (["--ssl-keyfile", "{certs}/tls.key"], "--ssl-certfile and --ssl-keyfile go together"),
+    (["--ssl-certfile", "{certs}/nope.crt", "--ssl-keyfile", "{certs}/tls.key"], "nope.crt: no such file"),
+])
+def test_serve_refuses_half_a_tls_setup(certs: Path, flags: list[str], message: str,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    from app.cli.main import main
+
+    assert main(["serve", "--port", str(free_port()), *[f.format(certs=certs) for f in flags]]) == 2
+    assert message in capsys.readouterr().err
