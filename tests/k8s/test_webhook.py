@@ -9,6 +9,7 @@ parser), so a renamed path, kind or flag fails here.
 from __future__ import annotations
 
 import base64
+import copy
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from app.cli.main import build_parser
 from app.serving.admission import ADMITTED, SKIP_LABEL
 from tests.conftest import REPO, need_binary
 from tests.k8s.manifests import app_argv, container_env, find, pod_spec
+from tests.k8s.test_validate import kv, validate
 
 NAME = "podpower-webhook"
 HOST = "podpower-webhook.podpower.svc"
@@ -43,6 +45,21 @@ def rules_kinds(rules: list[dict[str, Any]]) -> set[tuple[str, str]]:
         assert sorted(rule["operations"]) == ["CREATE", "UPDATE"], rule
         out |= {(g, by_plural[(g, r)]) for g in rule["apiGroups"] for r in rule["resources"]}
     return out
+
+
+@pytest.mark.parametrize("kind", [*CONFIGS, "Service", "ServiceAccount", "ClusterRole", "ClusterRoleBinding",
+                                  "Deployment"])
+def test_the_webhook_objects_validate_strictly(kind: str) -> None:
+    """Named here as well as in test_validate.py's sweep, so no filter there can drop them unnoticed."""
+    validate(copy.deepcopy(find(kind, NAME).obj))
+
+
+@pytest.mark.parametrize("kind", CONFIGS)
+def test_the_validator_knows_webhook_configurations(kind: str) -> None:
+    obj = copy.deepcopy(find(kind, NAME).obj)
+    obj["webhooks"][0]["failurepolicy"] = obj["webhooks"][0].pop("failurePolicy")  # a typo
+    with pytest.raises(kv.ValidationError):
+        validate(obj)
 
 
 @pytest.mark.parametrize("kind", CONFIGS)
