@@ -58,7 +58,7 @@ def create_app(
             service.start_loading(loader)
         else:
             service.load(loader)
-        power = namespace_power(settings) if settings.admission_budgets else None  # budgets for /admission/validate
+        power = namespace_power() if settings.admission_budgets else None  # budgets for /admission/validate
         app.state.namespace_power = power
         if power is not None:
             power.start()

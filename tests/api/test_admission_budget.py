@@ -203,3 +203,14 @@ def test_objects_made_by_a_controller_are_not_judged_again(api: FakeApiServer, c
                                           "uid": "u", "controller": True}]
     body = review(rs)
     assert validate(client, body) == {"uid": body["request"]["uid"], "allowed": True}
+
+
+def test_without_a_cluster_configuration_the_webhook_serves_without_budgets(
+        tmp_path: Path, tiny_artifacts: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing-kubeconfig"))
+    with TestClient(create_app(settings_for(tiny_artifacts, admission_budgets=True), background=False)) as c:
+        assert c.app.state.namespace_power is None  # type: ignore[attr-defined]
+        assert validate(c, review(DEPLOYMENT))["allowed"] is True
+    assert any("budgets are not enforced" in r.getMessage() and "missing-kubeconfig" in r.getMessage()
+               for r in caplog.records)

@@ -13,6 +13,7 @@ The budget check reads the namespace's budget and the predicted total of its oth
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -22,8 +23,7 @@ from app.api.body import read_body
 from app.api.deps import require_json
 from app.api.errors import ErrorResponse, render_error
 from app.api.routes.offload import run, slow_encoder
-from app.core.errors import InputError
-from app.core.settings import Settings
+from app.core.errors import InputError, PodPowerError
 from app.serving import admission
 from app.serving.admission import NamespaceView, Review, Verdict
 
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from app.adapters.namespaces import NamespacePower
     from app.api.service import ServiceState
 
+log = logging.getLogger("app.api")
 router = APIRouter()
 
 REVIEW_BODY: dict[str, Any] = {
@@ -51,14 +52,24 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def namespace_power(settings: Settings) -> NamespacePower:
-    """The watch-backed budget/tally caches for the budget check, connected as the collector connects."""
+def namespace_power() -> NamespacePower | None:
+    """The watch-backed budget/tally caches for the budget check, connected as the collector connects
+    (in-cluster ServiceAccount, KUBECONFIG, K8S_CA_FILE, VERIFY_SSL).
+
+    No usable configuration is logged and gives None: the webhook then serves without budgets rather
+    than not at all (its pods failing would leave every workload unannotated).
+    """
     from app.adapters.collector.config import connect
     from app.adapters.collector.kinds import parse_kinds
     from app.adapters.namespaces import NamespacePower
 
+    try:
+        cluster = connect()
+    except PodPowerError as exc:
+        log.error("ADMISSION_BUDGETS: %s; namespace budgets are not enforced", exc)
+        return None
     kinds = parse_kinds(sorted({kind for _, kind in admission.ADMITTED}))
-    return NamespacePower(connect(), budget_key=admission.BUDGET_WATTS, total_key=admission.PREDICTED_WATTS_TOTAL,
+    return NamespacePower(cluster, budget_key=admission.BUDGET_WATTS, total_key=admission.PREDICTED_WATTS_TOTAL,
                           kinds=kinds, controlled=admission.controlled)
 
 
