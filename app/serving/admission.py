@@ -46,6 +46,8 @@ WARN_FRACTION = 0.8
 """A warning when the namespace would be at this fraction of its budget or more."""
 
 API_VERSION = "admission.k8s.io/v1"
+MAX_WARNING = 256
+"""Characters per warning: the API server may truncate longer ones (Kubernetes docs, "Response: warnings")."""
 ADMITTED: frozenset[tuple[str, str]] = frozenset({
     ("apps", "Deployment"), ("apps", "StatefulSet"), ("apps", "DaemonSet"), ("apps", "ReplicaSet"),
     ("batch", "Job"), ("batch", "CronJob"), ("", "Pod"),
@@ -116,7 +118,7 @@ class Verdict:
             response["patchType"] = "JSONPatch"
             response["patch"] = base64.b64encode(json.dumps(self.patch, separators=(",", ":")).encode()).decode()
         if self.warnings:
-            response["warnings"] = self.warnings
+            response["warnings"] = [w if len(w) <= MAX_WARNING else w[: MAX_WARNING - 1] + "…" for w in self.warnings]
         if not self.allowed:
             response["status"] = {"code": 403, "reason": "Forbidden", "message": self.message or "denied"}
         return {"apiVersion": API_VERSION, "kind": "AdmissionReview", "response": response}
@@ -256,8 +258,8 @@ def annotation_patch(obj: Mapping[str, Any], wanted: Mapping[str, str | None]) -
 
 def ood_warning(review: Review, pred: Prediction) -> list[str]:
     if pred.out_of_distribution:
-        return [f"podpower: {review.what} is unlike the workloads the power model was trained on; "
-                f"its prediction ({watts(pred.pred_avg_power_w)} W per pod) is uncertain"]
+        return [f"podpower: {review.what} is unlike the power model's training workloads: "
+                f"{watts(pred.pred_avg_power_w)} W per pod is uncertain"]
     return []
 
 
@@ -331,9 +333,12 @@ def budget_verdict(review: Review, pred: Prediction, old_total_w: float, view: N
         message = (f"podpower: {numbers}, over the namespace's power budget of {budget:.1f} W "
                    f"({BUDGET_WATTS}) by {projected - budget:.1f} W")
         return Verdict(review.uid, allowed=False, message=message, warnings=warnings or None)
-    if projected >= warn_fraction * budget:
-        share = "over" if projected > budget else f"{100 * projected / budget:.0f}% of"
-        warnings.append(f"podpower: {numbers}: {share} the namespace's power budget of {budget:.1f} W")
+    if projected > budget:
+        warnings.append(f"podpower: namespace {ns} is over its power budget with {review.what}: "
+                        f"{projected:.1f} of {budget:.1f} W")
+    elif projected >= warn_fraction * budget:
+        warnings.append(f"podpower: {review.what} brings namespace {ns} to {100 * projected / budget:.0f}% of its "
+                        f"power budget: {projected:.1f} of {budget:.1f} W")
     return Verdict(review.uid, warnings=warnings or None)
 
 

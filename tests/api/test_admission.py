@@ -254,3 +254,10 @@ def test_an_oversized_review_is_a_413(tiny_artifacts: tuple[Path, Path]) -> None
         chunks = iter([json.dumps(big).encode()[i:i + 1000] for i in range(0, 6000, 1000)])
         r = c.post("/admission/validate", content=chunks, headers={"Content-Type": "application/json"})
         assert r.status_code == 413
+
+
+def test_long_warnings_are_cut_to_what_the_api_server_keeps(client: TestClient) -> None:
+    (dep,) = objects_in(EXAMPLES / "deployment-multi.yaml")
+    dep["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"] = "9" * 600 + "xyz"
+    (warning,) = post(client, "/admission/mutate", review(dep))["response"]["warnings"]
+    assert len(warning) == 256 and warning.endswith("…") and warning.startswith("podpower: no power prediction")

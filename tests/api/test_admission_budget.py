@@ -146,7 +146,7 @@ def test_near_the_budget_is_allowed_with_a_warning(api: FakeApiServer, client: T
     out = validate(client, review(DEPLOYMENT))
     assert out["allowed"] is True
     (warning,) = out["warnings"]
-    assert "90% of the namespace's power budget" in warning and f"{budget:.1f} W" in warning
+    assert "to 90% of its power budget" in warning and f"{budget:.1f} W" in warning
 
 
 def test_over_the_budget_is_denied_with_the_numbers(api: FakeApiServer, client: TestClient) -> None:
@@ -168,7 +168,7 @@ def test_scaling_down_an_over_budget_workload_is_allowed(api: FakeApiServer, cli
     smaller = copy.deepcopy(DEPLOYMENT)
     smaller["spec"]["replicas"] = 1
     out = validate(client, review(smaller, operation="UPDATE", old=DEPLOYMENT))
-    assert out["allowed"] is True and "over the namespace's power budget" in out["warnings"][0]
+    assert out["allowed"] is True and "is over its power budget" in out["warnings"][0]
     bigger = copy.deepcopy(DEPLOYMENT)
     bigger["spec"]["replicas"] = 4
     assert validate(client, review(bigger, operation="UPDATE", old=DEPLOYMENT))["allowed"] is False

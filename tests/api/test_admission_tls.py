@@ -95,7 +95,7 @@ def test_a_review_over_tls_gets_the_annotations_with_the_interval(webhook: str, 
     assert interval == {"low": round(expected["pred_avg_power_w_low"], 3),
                         "high": round(expected["pred_avg_power_w_high"], 3), "level": expected["interval_level"]}
     assert interval["low"] <= expected["pred_avg_power_w"] <= interval["high"]
-    warned = any("unlike the workloads the power model was trained on" in w
+    warned = any("unlike the power model's training workloads" in w
                  for w in out["response"].get("warnings", []))
     assert warned == bool(expected.get("out_of_distribution"))
 
