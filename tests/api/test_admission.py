@@ -258,6 +258,7 @@ def test_an_oversized_review_is_a_413(tiny_artifacts: tuple[Path, Path]) -> None
 
 def test_long_warnings_are_cut_to_what_the_api_server_keeps(client: TestClient) -> None:
     (dep,) = objects_in(EXAMPLES / "deployment-multi.yaml")
-    dep["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"] = "9" * 600 + "xyz"
+    dep["metadata"]["name"] = "a" * 253  # the longest name Kubernetes allows
+    dep["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"] = "12xyz"
     (warning,) = post(client, "/admission/mutate", review(dep))["response"]["warnings"]
     assert len(warning) == 256 and warning.endswith("…") and warning.startswith("podpower: no power prediction")
