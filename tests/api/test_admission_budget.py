@@ -22,7 +22,7 @@ from app.adapters.namespaces import NamespacePower
 from app.api.app import create_app
 from app.serving.admission import BUDGET_WATTS, PREDICTED_WATTS_TOTAL, controlled
 from tests.api.conftest import DEPLOYMENT_MULTI_W, settings_for
-from tests.api.reviews import objects_in, review
+from tests.api.reviews import objects_in, patched, review
 from tests.collector.conftest import wait_for
 from tests.collector.fake_apiserver import FakeApiServer
 from tests.conftest import EXAMPLES
@@ -214,3 +214,19 @@ def test_without_a_cluster_configuration_the_webhook_serves_without_budgets(
         assert validate(c, review(DEPLOYMENT))["allowed"] is True
     assert any("budgets are not enforced" in r.getMessage() and "missing-kubeconfig" in r.getMessage()
                for r in caplog.records)
+
+
+def test_what_the_mutating_webhook_writes_is_what_the_tally_counts(api: FakeApiServer, client: TestClient) -> None:
+    """mutate → the API server stores the patched object → the watch sees its annotation → the next one is judged."""
+    set_budget(api, client, f"{OTHERS_W + 1.5 * OWN_W:.3f}")
+    r = client.post("/admission/mutate", content=json.dumps(review(DEPLOYMENT)),
+                    headers={"Content-Type": "application/json"})
+    first = patched(DEPLOYMENT, r.json())
+    assert validate(client, review(first))["allowed"] is True  # alone it fits
+    api.apply(first)
+    power = client.app.state.namespace_power  # type: ignore[attr-defined]
+    wait_for(lambda: power.others_w("shop", "") == pytest.approx(OTHERS_W + OWN_W, abs=1e-3), what="the tally")
+    second = copy.deepcopy(DEPLOYMENT)
+    second["metadata"]["name"] = "analytics-api-2"
+    out = validate(client, review(second))
+    assert out["allowed"] is False and f"{OTHERS_W + OWN_W:.1f} W predicted for the rest" in out["status"]["message"]
