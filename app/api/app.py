@@ -17,6 +17,7 @@ from app import __version__
 from app.api.errors import install_error_handlers
 from app.api.limits import BodyLimitMiddleware
 from app.api.routes import router
+from app.api.routes.admission import namespace_power
 from app.api.service import Loader, ServiceState, load_predictor
 from app.api.telemetry import telemetry_config
 from app.core.settings import Settings, get_settings
@@ -28,6 +29,7 @@ spec, with a k-nearest-neighbours model trained on measured (Kepler) power.
 * `POST /predict` — one InferenceRequest as JSON (containers form or `pod_spec` form).
 * `POST /infer/from-yaml` — Kubernetes YAML → InferenceRequests (no model needed).
 * `POST /predict/from-yaml` — Kubernetes YAML → one Prediction, or a MultiPrediction for several workloads.
+* `POST /admission/mutate`, `POST /admission/validate` — the admission webhook (AdmissionReview v1).
 
 Errors are `{"detail": "<one line naming the document and field>"}`: 413 body over MAX_BODY_BYTES or a YAML alias
 bomb, 415 wrong Content-Type, 422 invalid content, 503 model not loaded.
@@ -36,6 +38,7 @@ bomb, 415 wrong Content-Type, 422 invalid content, 503 model not loaded.
 TAGS = [
     {"name": "predict", "description": "Predictions and spec conversion."},
     {"name": "service", "description": "Liveness, readiness and the model card."},
+    {"name": "admission", "description": "Kubernetes admission webhook: predicted-power annotations, budgets."},
 ]
 
 
@@ -55,7 +58,13 @@ def create_app(
             service.start_loading(loader)
         else:
             service.load(loader)
+        power = namespace_power() if settings.admission_budgets else None  # budgets for /admission/validate
+        app.state.namespace_power = power
+        if power is not None:
+            power.start()
         yield
+        if power is not None:
+            power.stop()
 
     app = FastAPI(
         title="k8sPodPCP prediction API",

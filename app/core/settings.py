@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     prom_timeout_s: float = 30.0
     grid_gco2_per_kwh: float | None = Field(default=None, description="GRID_GCO2_PER_KWH default for ?hours=.")
     pue: float = Field(default=1.0, description="PUE: data-centre overhead multiplier for energy and carbon.")
+    admission_budgets: bool = Field(
+        default=False,
+        description="ADMISSION_BUDGETS: /admission/validate enforces namespace power budgets, read by watching "
+        "Namespaces and workloads through the Kubernetes API (in-cluster ServiceAccount or KUBECONFIG).",
+    )
     log_level: str = "INFO"
     telemetry: Literal["auto", "on", "off"] = Field(
         default="auto",

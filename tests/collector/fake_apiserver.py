@@ -1,7 +1,7 @@
 """A loopback HTTP server that speaks the Kubernetes API's list and watch protocol, for tests.
 
 What it implements, as the real API server does:
-  * lists at `/api/v1/pods`, `/apis/apps/v1/namespaces/{ns}/deployments`, … with
+  * lists at `/api/v1/pods`, `/apis/apps/v1/namespaces/{ns}/deployments`, `/api/v1/namespaces`, … with
     `metadata.resourceVersion`, items without `kind`/`apiVersion`, `limit`/`continue` paging and
     `fieldSelector` on `metadata.namespace` (`=`, `!=`);
   * `?watch=true` as a chunked stream of newline-delimited JSON events (`ADDED`, `MODIFIED`,
@@ -39,7 +39,9 @@ RESOURCES = {
     "replicasets": ("/apis/apps/v1", "ReplicaSet"),
     "jobs": ("/apis/batch/v1", "Job"),
     "cronjobs": ("/apis/batch/v1", "CronJob"),
+    "namespaces": ("/api/v1", "Namespace"),
 }
+CLUSTER_SCOPED = {"namespaces"}  # no metadata.namespace; listed at /api/v1/namespaces only
 PLURAL = {kind: plural for plural, (_, kind) in RESOURCES.items()}
 _PATH = re.compile(r"^(/api/v1|/apis/(?:apps|batch)/v1)(?:/namespaces/([^/]+))?/([a-z]+)$")
 
@@ -119,12 +121,13 @@ class FakeApiServer:
         obj = copy.deepcopy(obj)
         plural = PLURAL[obj["kind"]]
         meta = obj.setdefault("metadata", {})
-        meta.setdefault("namespace", "default")
-        key = (plural, meta["namespace"], meta["name"])
+        if plural not in CLUSTER_SCOPED:
+            meta.setdefault("namespace", "default")
+        key = (plural, meta.get("namespace", ""), meta["name"])
         with self.cond:
             self.rv += 1
             meta["resourceVersion"] = str(self.rv)
-            meta.setdefault("uid", f"uid-{plural}-{meta['namespace']}-{meta['name']}")
+            meta.setdefault("uid", f"uid-{plural}-{meta.get('namespace', '')}-{meta['name']}")
             etype = "MODIFIED" if key in self.objects else "ADDED"
             self.objects[key] = obj
             self.log.append((self.rv, plural, etype, copy.deepcopy(obj)))
@@ -132,6 +135,7 @@ class FakeApiServer:
         return obj
 
     def delete(self, kind: str, namespace: str, name: str) -> None:
+        """Delete an object (DELETED event); `namespace` is "" for a Namespace."""
         plural = PLURAL[kind]
         with self.cond:
             obj = self.objects.pop((plural, namespace, name))
@@ -226,7 +230,7 @@ class FakeApiServer:
 
     def _matches(self, plural: str, namespace: str | None, selector: list[tuple[str, str]],
                  obj_plural: str, obj: dict[str, Any]) -> bool:
-        ns = obj["metadata"]["namespace"]
+        ns = obj["metadata"].get("namespace", "")
         if obj_plural != plural or (namespace and ns != namespace):
             return False
         return all((ns == v) if op == "=" else (ns != v) for op, v in selector)

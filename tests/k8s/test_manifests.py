@@ -56,8 +56,18 @@ EXPECTED_OBJECTS = {
     ("Deployment", "podpower-collector"),
     ("CronJob", "podpower-prescore"),
     ("CronJob", "podpower-retrain"),
+    ("ServiceAccount", "podpower-webhook"),
+    ("ClusterRole", "podpower-webhook"),
+    ("ClusterRoleBinding", "podpower-webhook"),
+    ("Deployment", "podpower-webhook"),
+    ("Service", "podpower-webhook"),
+    ("MutatingWebhookConfiguration", "podpower-webhook"),
+    ("ValidatingWebhookConfiguration", "podpower-webhook"),
+    ("Issuer", "podpower-webhook-selfsigned"),  # k8s/cert-manager/
+    ("Certificate", "podpower-webhook"),
 }
-CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding"}
+CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration",
+                  "ValidatingWebhookConfiguration"}
 PIPELINE_JOBS = ["podpower-collect", "podpower-encode", "podpower-labels", "podpower-join", "podpower-train"]
 
 

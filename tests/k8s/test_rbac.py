@@ -94,7 +94,7 @@ def service_account(doc: Doc, spec: dict[str, Any]) -> str:
     return str(spec.get("serviceAccountName", "default"))
 
 
-def test_only_collector_and_prescore_pods_get_a_token() -> None:
+def test_only_collector_prescore_and_webhook_pods_get_a_token() -> None:
     with_token = set()
     for doc, spec in workloads():
         sa = service_account(doc, spec)
@@ -106,6 +106,7 @@ def test_only_collector_and_prescore_pods_get_a_token() -> None:
         ("Job", "podpower-collect", "podpower-collector"),
         ("Deployment", "podpower-collector", "podpower-collector"),
         ("CronJob", "podpower-prescore", "podpower-prescore"),
+        ("Deployment", "podpower-webhook", "podpower-webhook"),  # watches Namespaces for budgets
     }
 
 

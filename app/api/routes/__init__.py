@@ -5,8 +5,8 @@
 
 from fastapi import APIRouter
 
-from app.api.routes import predict, service, yaml
+from app.api.routes import admission, predict, service, yaml
 
 router = APIRouter()
-for module in (predict, service, yaml):
+for module in (predict, service, yaml, admission):
     router.routes.extend(module.router.routes)

@@ -22,6 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=str(s.model_path), help="model artifact (default: MODEL_PATH or %(default)s)")
     p.add_argument("--log-level", default=s.log_level.lower(), choices=["debug", "info", "warning", "error"],
                    help="default: LOG_LEVEL or %(default)s")
+    p.add_argument("--ssl-certfile", help="serve HTTPS with this PEM certificate (chain); the admission webhook "
+                   "needs TLS (k8s/60-webhook.yaml, scripts/webhook-certs.sh)")
+    p.add_argument("--ssl-keyfile", help="the certificate's PEM private key (with --ssl-certfile)")
     p.add_argument("--no-access-log", dest="access_log", action="store_false",
                    help="do not log every request (saves a little time per request under load)")
     p.set_defaults(func=serve_cmd)
@@ -36,8 +39,13 @@ def serve_cmd(args: argparse.Namespace) -> int:
 
     if not 0 < args.port < 65536:
         raise ValueError(f"--port must be between 1 and 65535, got {args.port}")
+    if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
+        raise ValueError("--ssl-certfile and --ssl-keyfile go together")
+    for flag, path in (("--ssl-certfile", args.ssl_certfile), ("--ssl-keyfile", args.ssl_keyfile)):
+        if path and not Path(path).is_file():
+            raise ValueError(f"{flag} {path}: no such file")
     logging.getLogger().setLevel(args.log_level.upper())
     settings = get_settings().model_copy(update={"encoder_path": Path(args.encoder), "model_path": Path(args.model)})
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level,
-                access_log=args.access_log)
+                access_log=args.access_log, ssl_certfile=args.ssl_certfile, ssl_keyfile=args.ssl_keyfile)
     return 0
