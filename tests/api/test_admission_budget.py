@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from app.adapters.collector.kinds import parse_kinds
 from fastapi.testclient import TestClient
 
 from app.adapters.collector.config import connect
-from app.adapters.collector.kinds import parse_kinds
 from app.adapters.namespaces import NamespacePower
 from app.api.app import create_app
 from app.serving.admission import BUDGET_WATTS, PREDICTED_WATTS_TOTAL, controlled

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from app.adapters.collector.kinds import KINDS
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from app.adapters.collector.kinds import KINDS
 from app.api.routes.admission import router
 from app.cli.main import build_parser
 from app.serving.admission import ADMITTED, SKIP_LABEL
