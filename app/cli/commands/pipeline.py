@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     esub = enc.add_subparsers(dest="encode_command", metavar="<fit|transform>", required=True)
     fit = esub.add_parser("fit", help="fit an encoder on specs (manifests or NDJSON)")
     fit.add_argument("--input", required=True, help="manifests (YAML) or InferenceRequest NDJSON")
-    fit.add_argument("--out", default=str(s.encoder_path), help="encoder artifact (default: %(default)s)")
+    fit.add_argument("--out", default=str(s.encoder_path), help="encoder artifact, .npz (default: %(default)s)")
     fit.add_argument("--features", help="also write the features of the input here (Parquet)")
     fit.add_argument("--text-dim", type=int, default=128, help="hashed text buckets (default: %(default)s)")
     _sbert_flags(fit)
@@ -50,7 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--aggregate", choices=["pod", "workload", "none"], default="pod",
                    help="collapse per-step rows per pod or workload before fitting (default: %(default)s)")
     t.add_argument("--out", "--model", dest="out", default=str(s.model_path),
-                   help="model artifact (default: %(default)s)")
+                   help="model artifact, .npz (default: %(default)s)")
+    t.add_argument("--encoder", help="the encoder the training rows were encoded with: its SHA-256 goes in the model "
+                   "card, and serving refuses any other encoder")
     t.set_defaults(func=train_cmd)
 
     pr = sub.add_parser("predict", help="predict power and energy for specs (manifests or NDJSON)")
@@ -69,7 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def encode_fit(args: argparse.Namespace) -> int:
     from app.adapters.files import read_requests
-    from app.ml.features import save_encoder
+    from app.ml.artifacts import save_encoder
     from app.pipelines.training import fit_encoder
 
     result = read_requests(args.input)
@@ -98,7 +100,7 @@ def _write_features(requests: list, encoder: object, out: str) -> None:
 
 def encode_transform(args: argparse.Namespace) -> int:
     from app.adapters.files import read_requests
-    from app.ml.features import load_encoder
+    from app.ml.artifacts import load_encoder
 
     result = read_requests(args.input)
     _write_features(result.requests, load_encoder(args.encoder), args.out)
@@ -124,14 +126,14 @@ def join_cmd(args: argparse.Namespace) -> int:
 def train_cmd(args: argparse.Namespace) -> int:
     from app.adapters.files import read_table
     from app.core.progress import Progress
-    from app.ml.model import save_model
+    from app.ml.artifacts import save_model
     from app.pipelines.training import train_model
 
     rows = read_table(args.train)
     bar = Progress("group CV folds")
     model, card = train_model(rows, target=args.target, n_neighbors=args.neighbors, n_splits=args.splits,
                               aggregate=args.aggregate, progress=lambda d, t: bar.set(d, t))
-    path, card_path = save_model(model, card, args.out)
+    path, card_path = save_model(model, card, args.out, encoder_path=args.encoder)
     m, b = card["cv"]["mean"]["model"], card["cv"]["mean"]["baseline_mean"]
     print(f"rows={card['rows']} workloads={card['groups']} folds={card['cv']['n_splits']}", file=sys.stderr)
     print(f"CV mean  model: MAE={m['mae']:.3f} MAPE={m['mape']:.1f}% R2={m['r2']:.3f}", file=sys.stderr)
