@@ -172,13 +172,8 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
 
 
-def _read(path: str | Path, kind: str, meta_keys: Iterable[str], expected: dict[str, Any] | None = None,
-          recorded_in: Path | None = None) -> _Artifact:
-    """Read, checksum and unzip an artifact of the given kind; nothing in it is executed or unpickled.
-
-    `expected` is the card's record of this file (`sha256`, `bytes`), checked before any parsing.
-    """
-    path = Path(path)
+def _read_bytes(path: Path) -> bytes:
+    """The file's bytes; a missing file, and a pickle (by its name or its first byte), are refused first."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -187,12 +182,22 @@ def _read(path: str | Path, kind: str, meta_keys: Iterable[str], expected: dict[
         raise ArtifactError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if path.suffix.lower() in PICKLE_SUFFIXES:
         raise pickle_refusal(path, f"a {path.suffix} file is a pickle")
+    if data[:1] == b"\x80":  # the PROTO opcode every pickle since protocol 2 (and joblib's files) starts with
+        raise pickle_refusal(path, "this file is a pickle (e.g. a joblib artifact)")
+    return data
+
+
+def _read(path: Path, kind: str, meta_keys: Iterable[str], expected: dict[str, Any] | None = None,
+          recorded_in: Path | None = None, data: bytes | None = None) -> _Artifact:
+    """Read, checksum and unzip an artifact of the given kind; nothing in it is executed or unpickled.
+
+    `expected` is the card's record of this file (`sha256`, `bytes`), checked before any parsing.
+    """
+    data = _read_bytes(path) if data is None else data
     sha = hashlib.sha256(data).hexdigest()
     if expected is not None:
         check_recorded(path, len(data), sha, expected, recorded_in)
     if not data.startswith(_ZIP_MAGIC):
-        if data[:1] == b"\x80":
-            raise pickle_refusal(path, "this file is a pickle (e.g. a joblib artifact)")
         raise ArtifactError(f"{path}: not a {kind} artifact (not an .npz file: no zip header)")
     arrays: dict[str, np.ndarray] = {}
     try:
@@ -283,7 +288,7 @@ def save_encoder(encoder: WorkloadEncoder, path: str | Path) -> Path:
 
 def read_encoder(path: str | Path) -> tuple[WorkloadEncoder, str, int]:
     """Load and check an encoder; returns it with its file's SHA-256 and size (for the model card's check)."""
-    art = _read(path, ENCODER_KIND, {"schema_version", "params", "categories", "sbert_model_path", "sbert_dim",
+    art = _read(Path(path), ENCODER_KIND, {"schema_version", "params", "categories", "sbert_model_path", "sbert_dim",
                                      "feature_names"})
     meta = art.meta
     if meta["schema_version"] != SCHEMA_VERSION:
@@ -410,8 +415,10 @@ def check_recorded(path: Path, size: int, sha: str, expected: dict[str, Any], ca
 
 def load_model(path: str | Path) -> tuple[KNNEnergyRegressor, dict[str, Any], dict[str, Any]]:
     """Load a model with its card and serving extras (empty when saved without), after the SHA-256 check."""
+    path = Path(path)
+    data = _read_bytes(path)
     card, card_path = read_card(path)
-    art = _read(path, MODEL_KIND, {"estimator", "params", "extras"}, recorded(card, "model"), card_path)
+    art = _read(path, MODEL_KIND, {"estimator", "params", "extras"}, recorded(card, "model"), card_path, data)
     name = art.meta["estimator"]
     if name not in _ESTIMATORS:
         raise art.error("estimator", f"must be one of {', '.join(_ESTIMATORS)}, got {json.dumps(name)[:60]}")
