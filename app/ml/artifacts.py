@@ -112,13 +112,13 @@ class _Artifact:
     def error(self, field: str, message: str) -> ArtifactError:
         return ArtifactError(f"{self.path}: field {field!r}: {message}")
 
-    def section(self, d: Any, field: str, required: Iterable[str], optional: Iterable[str] = ()) -> dict[str, Any]:
-        """`d` as a JSON object with exactly the `required` keys, plus any of `optional`."""
+    def section(self, d: Any, field: str, required: Iterable[str]) -> dict[str, Any]:
+        """`d` as a JSON object with exactly the `required` keys."""
         if not isinstance(d, dict):
             raise self.error(field, f"must be an object, got {type(d).__name__}")
         required = set(required)
         missing = sorted(required - d.keys())
-        unknown = sorted(d.keys() - required - set(optional))
+        unknown = sorted(d.keys() - required)
         prefix = f"{field}." if field else ""
         if missing:
             raise self.error(prefix + missing[0], "missing")
@@ -215,8 +215,8 @@ def _read(path: Path, kind: str, meta_keys: Iterable[str], expected: dict[str, A
         raise ArtifactError(f"{path}: not a {kind} artifact (no {META!r} member of JSON bytes)")
     try:
         meta = json.loads(raw.tobytes().decode("utf-8"), parse_constant=_reject_constant)
-    except ValueError as exc:
-        raise ArtifactError(f"{path}: field {META!r}: not UTF-8 JSON ({exc})") from None
+    except (ValueError, RecursionError) as exc:  # RecursionError: nesting deeper than the parser's stack
+        raise ArtifactError(f"{path}: field {META!r}: not UTF-8 JSON ({type(exc).__name__}: {exc})") from None
     if not isinstance(meta, dict) or meta.get("kind") != kind:
         found = meta.get("kind") if isinstance(meta, dict) else None
         it_is = f" (it is a {found})" if isinstance(found, str) else ""

@@ -265,6 +265,21 @@ def test_corrupt_encoder_gives_a_clear_reason(corrupt: Callable[[bytes], bytes],
     assert str(err.value).startswith(f"{enc}: ") and why in str(err.value)
 
 
+@pytest.mark.parametrize(("meta", "why"), [
+    (b"[" * 100_000 + b"]" * 100_000, "field 'meta': not UTF-8 JSON (RecursionError"),
+    (b'{"kind": NaN}', "field 'meta': not UTF-8 JSON (ValueError: NaN is not JSON"),
+    (b"\xff\xfe", "field 'meta': not UTF-8 JSON"),
+    (b'["k8spodpcp-encoder"]', "not a k8spodpcp-encoder artifact"),
+], ids=["deep", "nan", "not-utf8", "not-an-object"])
+def test_meta_that_is_not_a_json_object(meta: bytes, why: str, tuned_files: tuple[Path, Path]) -> None:
+    enc = tuned_files[0]
+    _, arrays = members(enc)
+    rewrite(enc, np.frombuffer(meta, np.uint8), arrays)
+    with pytest.raises(ArtifactError) as err:
+        load_encoder(enc)
+    assert str(err.value).startswith(f"{enc}: ") and why in str(err.value)
+
+
 def test_corrupt_model_is_caught_by_its_card_first(tuned_files: tuple[Path, Path]) -> None:
     model = tuned_files[1]
     card = model.with_name("knn_energy.card.json")
