@@ -71,9 +71,8 @@ def build_artifacts(out_dir: Path, *, n_train: int = 2000, sbert: bool = False, 
     import pandas as pd
 
     from app.core.schema import InferenceRequest
+    from app.ml.artifacts import save_encoder, save_model
     from app.ml.dataset import features_frame, join
-    from app.ml.features import save_encoder
-    from app.ml.model import save_model
     from app.pipelines.encoding import fit_encoder
     from app.pipelines.training import train_model
     from app.workloads.convert import complete_request
@@ -92,6 +91,6 @@ def build_artifacts(out_dir: Path, *, n_train: int = 2000, sbert: bool = False, 
     rows, _ = join(feats, labels)
     model, card = train_model(rows, n_neighbors=5, n_splits=3)
     out_dir.mkdir(parents=True, exist_ok=True)
-    enc_path = save_encoder(encoder, out_dir / "encoder.joblib")
-    model_path, _ = save_model(model, card, out_dir / "knn_energy.joblib")
+    enc_path = save_encoder(encoder, out_dir / "encoder.npz")
+    model_path, _ = save_model(model, card, out_dir / "knn_energy.npz", encoder_path=enc_path)
     return enc_path, model_path

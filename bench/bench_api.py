@@ -2,7 +2,7 @@
 
     python bench/bench_api.py                 # 10 s per scenario, default encoder + SBERT
     python bench/bench_api.py --duration 5 --no-sbert
-    python bench/bench_api.py --encoder artifacts/encoder.joblib --model artifacts/knn_energy.joblib
+    python bench/bench_api.py --encoder artifacts/encoder.npz --model artifacts/knn_energy.npz
 
 What it does, all on 127.0.0.1 and bounded in time:
   1. builds benchmark artifacts in a temp dir (encoder + k=5 KNN on `--train-rows` synthetic

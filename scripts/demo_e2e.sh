@@ -48,13 +48,13 @@ $PY -m app labels --prom "$URL" --check --start "$START" --end "$END" >&2
 $PY -m app labels --prom "$URL" --start "$START" --end "$END" --step 60s --mode job --out "$OUT/labels.parquet"
 
 echo "== 5. encode the manifests, join with the labels" >&2
-$PY -m app encode fit --input "$OUT/manifests.yaml" --out "$OUT/encoder.joblib" --features "$OUT/features.parquet"
+$PY -m app encode fit --input "$OUT/manifests.yaml" --out "$OUT/encoder.npz" --features "$OUT/features.parquet"
 $PY -m app join --features "$OUT/features.parquet" --labels "$OUT/labels.parquet" --out "$OUT/train.parquet"
 
 echo "== 6. train" >&2
-$PY -m app train --train "$OUT/train.parquet" --out "$OUT/knn_energy.joblib" --splits 3 --neighbors 3
+$PY -m app train --train "$OUT/train.parquet" --out "$OUT/knn_energy.npz" --splits 3 --neighbors 3
 
 echo "== 7. predict" >&2
-$PY -m app predict "$OUT/manifests.yaml" --encoder "$OUT/encoder.joblib" --model "$OUT/knn_energy.joblib" \
+$PY -m app predict "$OUT/manifests.yaml" --encoder "$OUT/encoder.npz" --model "$OUT/knn_energy.npz" \
   --out "$OUT/predictions.ndjson"
 echo "wrote $OUT/predictions.ndjson ($(wc -l <"$OUT/predictions.ndjson") predictions)" >&2

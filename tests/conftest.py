@@ -45,9 +45,8 @@ def tiny_artifacts(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path
     import pandas as pd
 
     from app.adapters.files import read_requests
+    from app.ml.artifacts import save_encoder, save_model
     from app.ml.dataset import features_frame, join
-    from app.ml.features import save_encoder
-    from app.ml.model import save_model
     from app.pipelines.encoding import fit_encoder
     from app.pipelines.training import train_model
     from app.workloads.convert import complete_request
@@ -72,6 +71,6 @@ def tiny_artifacts(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path
     rows, _ = join(feats, labels)
     model, card = train_model(rows, n_neighbors=1, n_splits=2)
     d = tmp_path_factory.mktemp("tiny-artifacts")
-    enc_path = save_encoder(encoder, d / "encoder.joblib")
-    model_path, _ = save_model(model, card, d / "knn_energy.joblib")
+    enc_path = save_encoder(encoder, d / "encoder.npz")
+    model_path, _ = save_model(model, card, d / "knn_energy.npz", encoder_path=enc_path)
     return enc_path, model_path

@@ -1,5 +1,6 @@
 """The shipped default artifacts load and predict; `bootstrap` rebuilds them from the simulator."""
 
+import hashlib
 import json
 
 import numpy as np
@@ -14,10 +15,12 @@ from tests.conftest import EXAMPLES
 
 
 def test_default_artifacts_load_and_predict_every_example() -> None:
-    predictor = Predictor.load(DEFAULT_ARTIFACTS / "encoder.joblib", DEFAULT_ARTIFACTS / "knn_energy.joblib")
+    predictor = Predictor.load(DEFAULT_ARTIFACTS / "encoder.npz", DEFAULT_ARTIFACTS / "knn_energy.npz")
     card = json.loads((DEFAULT_ARTIFACTS / "knn_energy.card.json").read_text())
     assert "simulated demo cluster" in card["training_data"]
     assert card["target"] == "avg_power_w" and card["groups"] >= 100
+    for which, name in (("encoder", "encoder.npz"), ("model", "knn_energy.npz")):  # the shipped files are the card's
+        assert card["artifacts"][which]["sha256"] == hashlib.sha256((DEFAULT_ARTIFACTS / name).read_bytes()).hexdigest()
     for path in sorted(EXAMPLES.glob("*.yaml")):
         for pred in predictor.predict_many(read_requests(path).requests):
             assert 0 < pred.pred_avg_power_w < 5000, (path, pred)
@@ -26,7 +29,7 @@ def test_default_artifacts_load_and_predict_every_example() -> None:
 
 def test_default_model_recovers_training_workloads() -> None:
     """Predicting the simulator's own workloads lands near their measured mean power (in-sample sanity)."""
-    predictor = Predictor.load(DEFAULT_ARTIFACTS / "encoder.joblib", DEFAULT_ARTIFACTS / "knn_energy.joblib")
+    predictor = Predictor.load(DEFAULT_ARTIFACTS / "encoder.npz", DEFAULT_ARTIFACTS / "knn_energy.npz")
     cluster = simulate_cluster(seed=7, n_workloads=120, hours=6.0)
     truth = ground_truth_frame(cluster).groupby(["namespace", "workload_kind", "workload_name"])["avg_power_w"].mean()
     reqs = requests_from_objects(cluster.manifests).requests
@@ -41,5 +44,4 @@ def test_bootstrap_builds_working_artifacts(tmp_path) -> None:
     p = Predictor.load(out["encoder"], out["model"])
     (req,) = read_requests(EXAMPLES / "pod-guaranteed.yaml").requests
     assert p.predict(req).pred_avg_power_w > 0
-    assert sorted(f.name for f in tmp_path.iterdir()) == ["encoder.joblib", "knn_energy.card.json",
-                                                          "knn_energy.joblib"]
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["encoder.npz", "knn_energy.card.json", "knn_energy.npz"]

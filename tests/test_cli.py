@@ -1,5 +1,6 @@
 """CLI: every command has help; bad input ends with one line on stderr and exit code 2."""
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -100,9 +101,9 @@ def test_predict_with_missing_artifact_is_a_clear_error(
     tmp_path: Path, tiny_artifacts: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, _, err = call(capsys, "predict", str(EXAMPLES / "pod-guaranteed.yaml"), "--encoder", str(tiny_artifacts[0]),
-                        "--model", str(tmp_path / "nope.joblib"))
+                        "--model", str(tmp_path / "nope.npz"))
     assert code == 2
-    assert err.strip() == f"error: {tmp_path / 'nope.joblib'}: file not found"
+    assert err.strip() == f"error: {tmp_path / 'nope.npz'}: file not found"
 
 
 def test_train_with_missing_rows_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -126,7 +127,7 @@ def test_pipeline_end_to_end_on_examples(tmp_path: Path) -> None:
          "pod": f"{r.workload_name}-{i}", "avg_power_w": power[r.workload_name]}
         for r in reqs for i in range(2)
     ]).to_parquet(tmp_path / "labels.parquet")
-    enc, model = tmp_path / "enc.joblib", tmp_path / "model.joblib"
+    enc, model = tmp_path / "enc.npz", tmp_path / "model.npz"
     assert run("encode", "fit", "--input", str(manifests), "--out", str(enc),
                "--features", str(tmp_path / "f.parquet")).returncode == 0
     j = run("join", "--features", str(tmp_path / "f.parquet"), "--labels", str(tmp_path / "labels.parquet"),
@@ -134,10 +135,12 @@ def test_pipeline_end_to_end_on_examples(tmp_path: Path) -> None:
     assert j.returncode == 0, j.stderr
     assert f"matched: {len(reqs)} workloads, {2 * len(reqs)} rows" in j.stderr
     t = run("train", "--train", str(tmp_path / "rows.parquet"), "--original", "--neighbors", "1", "--splits", "3",
-            "--out", str(model))
+            "--out", str(model), "--encoder", str(enc))
     assert t.returncode == 0, t.stderr
     card = json.loads((tmp_path / "model.card.json").read_text())
     assert card["target"] == "avg_power_w" and card["groups"] == len(reqs) and card["cv"]["n_splits"] == 3
+    assert card["artifacts"]["encoder"]["sha256"] == hashlib.sha256(enc.read_bytes()).hexdigest()
+    assert card["artifacts"]["model"]["sha256"] == hashlib.sha256(model.read_bytes()).hexdigest()
     p = run("predict", str(manifests), "--encoder", str(enc), "--model", str(model))
     assert p.returncode == 0, p.stderr
     preds = [json.loads(line) for line in p.stdout.splitlines()]
@@ -154,7 +157,7 @@ def test_train_defaults_to_the_model_bootstrap_ships(tmp_path: Path) -> None:
 
     manifests = tmp_path / "all.yaml"
     manifests.write_text("\n---\n".join(p.read_text() for p in sorted(EXAMPLES.glob("*.yaml"))))
-    enc, model = tmp_path / "enc.joblib", tmp_path / "model.joblib"
+    enc, model = tmp_path / "enc.npz", tmp_path / "model.npz"
     assert run("encode", "fit", "--input", str(manifests), "--out", str(enc),
                "--features", str(tmp_path / "f.parquet")).returncode == 0
     feats = pd.read_parquet(tmp_path / "f.parquet")

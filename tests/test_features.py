@@ -1,14 +1,14 @@
-"""Encoder: round trip through joblib, unknown categories, text hashing, artifact checks, SBERT."""
+"""Encoder: round trip through its artifact, unknown categories, text hashing, SBERT (artifact checks: tests/ml)."""
 
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pytest
 
 from app.adapters.files import read_requests
-from app.core.errors import ArtifactError, PodPowerError
-from app.ml.features import NUMERIC, WorkloadEncoder, image_tokens, load_encoder, numeric_row, save_encoder
+from app.core.errors import PodPowerError
+from app.ml.artifacts import load_encoder, save_encoder
+from app.ml.features import NUMERIC, WorkloadEncoder, image_tokens, numeric_row
 from app.workloads.convert import complete_request
 from tests.conftest import EXAMPLES, need
 
@@ -25,7 +25,7 @@ def test_round_trip(requests: list, tmp_path: Path) -> None:
     enc = WorkloadEncoder().fit(requests)
     X = enc.transform(requests)
     assert X.shape == (len(requests), enc.n_features_out_) == (len(requests), len(enc.feature_names_))
-    path = save_encoder(enc, tmp_path / "enc.joblib")
+    path = save_encoder(enc, tmp_path / "enc.npz")
     again = load_encoder(path)
     np.testing.assert_array_equal(again.transform(requests), X)
     # one request at a time gives the batch's rows bit for bit (the API encodes one at a time)
@@ -106,25 +106,6 @@ def test_image_tokens() -> None:
     assert not any(t.startswith("tag:2") for t in toks)
 
 
-def test_mismatched_artifact_says_what_to_rebuild(requests: list, tmp_path: Path) -> None:
-    path = save_encoder(WorkloadEncoder().fit(requests), tmp_path / "enc.joblib")
-    payload = joblib.load(path)
-    payload["schema_version"] = "v0"
-    joblib.dump(payload, path)
-    with pytest.raises(ArtifactError, match="rebuild it with `python -m app encode fit`"):
-        load_encoder(path)
-    payload["schema_version"] = "v1"
-    payload["versions"]["scikit-learn"] = "0.20.0"
-    joblib.dump(payload, path)
-    with pytest.raises(ArtifactError, match="scikit-learn 0.20.0"):
-        load_encoder(path)
-    (tmp_path / "junk.joblib").write_bytes(b"not a pickle")
-    with pytest.raises(ArtifactError, match="junk.joblib: cannot read artifact"):
-        load_encoder(tmp_path / "junk.joblib")
-    with pytest.raises(ArtifactError, match="file not found"):
-        load_encoder(tmp_path / "missing.joblib")
-
-
 def test_fit_needs_data() -> None:
     with pytest.raises(PodPowerError):
         WorkloadEncoder().fit([])
@@ -153,5 +134,5 @@ def test_sbert_embeddings_from_the_local_model(requests: list, tmp_path: Path, m
     np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
     # the same text embeds the same; different workloads embed differently
     assert not np.allclose(emb[0], emb[1])
-    saved = load_encoder(save_encoder(enc, tmp_path / "sbert.joblib"))
+    saved = load_encoder(save_encoder(enc, tmp_path / "sbert.npz"))
     np.testing.assert_allclose(saved.transform(requests), X, atol=1e-5)

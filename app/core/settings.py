@@ -21,8 +21,9 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
 
-    encoder_path: Path = Field(default=DEFAULT_ARTIFACTS / "encoder.joblib", description="ENCODER_PATH")
-    model_path: Path = Field(default=DEFAULT_ARTIFACTS / "knn_energy.joblib", description="MODEL_PATH")
+    encoder_path: Path = Field(default=DEFAULT_ARTIFACTS / "encoder.npz", description="ENCODER_PATH (app.ml.artifacts)")
+    model_path: Path = Field(default=DEFAULT_ARTIFACTS / "knn_energy.npz",
+                             description="MODEL_PATH; its card <stem>.card.json beside it (app.ml.artifacts)")
     max_body_bytes: int = Field(default=1_048_576, description="Largest request body the API accepts (413 above).")
     yaml_max_aliases: int = 100
     yaml_max_depth: int = 64

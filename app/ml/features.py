@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from app.core.errors import ArtifactError, PodPowerError
-from app.core.schema import SCHEMA_VERSION, InferenceRequest
+from app.core.errors import PodPowerError
+from app.core.schema import InferenceRequest
 
 CATEGORICAL = ("workload_kind", "qos_class", "node_type", "runtime_class")
 NUMERIC = (
@@ -281,29 +281,35 @@ class WorkloadEncoder(TransformerMixin, BaseEstimator):
         if len(X) == 0:
             raise PodPowerError("cannot fit the encoder on zero workloads")
         raw = np.array([numeric_row(r) for r in X], dtype=np.float64)
-        self.num_mean_ = raw.mean(axis=0)
         std = raw.std(axis=0)
-        self.num_scale_ = np.where(std > 1e-9, std, 1.0)
-        cats: dict[str, list[str]] = {}
-        for field in CATEGORICAL:
-            cats[field] = sorted({str(v) for r in X if (v := getattr(r, field)) is not None})
-        self.categories_ = cats
-        self.cat_index_ = {
-            field: {v: i for i, v in enumerate(values)} for field, values in cats.items()
-        }
+        cats = {field: sorted({str(v) for r in X if (v := getattr(r, field)) is not None}) for field in CATEGORICAL}
+        sbert_path, sbert_dim = None, 0
+        if self.sbert:
+            sbert_path = self.sbert_model_path or str(default_sbert_path())
+            self._embedder = SbertEmbedder(sbert_path)
+            sbert_dim = self._embedder.dim
+        return self.set_fitted_state(raw.mean(axis=0), np.where(std > 1e-9, std, 1.0), cats, sbert_path, sbert_dim)
+
+    def set_fitted_state(self, num_mean: np.ndarray, num_scale: np.ndarray, categories: dict[str, list[str]],
+                         sbert_model_path: str | None, sbert_dim: int) -> WorkloadEncoder:
+        """Set the learned state from its independent parts, deriving the rest (indexes, offsets, names).
+
+        `fit` and the artifact loader (`app.ml.artifacts`) both end here, so a loaded encoder is built
+        by the same code as a fitted one.
+        """
+        self.num_mean_ = num_mean
+        self.num_scale_ = num_scale
+        self.categories_ = {field: list(categories[field]) for field in CATEGORICAL}
+        self.cat_index_ = {field: {v: i for i, v in enumerate(values)} for field, values in self.categories_.items()}
         offsets, start = {}, 0
         for field in CATEGORICAL:
             offsets[field] = start
-            start += len(cats[field])
+            start += len(self.categories_[field])
         self.cat_offsets_ = offsets
         self.n_categorical_ = start
-        if self.sbert:
-            path = self.sbert_model_path or str(default_sbert_path())
-            self.sbert_model_path_ = path
-            self._embedder = SbertEmbedder(path)
-            self.sbert_dim_ = self._embedder.dim
-        else:
-            self.sbert_dim_ = 0
+        if sbert_model_path is not None:
+            self.sbert_model_path_ = sbert_model_path
+        self.sbert_dim_ = sbert_dim
         self.n_features_out_ = len(NUMERIC) + self.n_categorical_ + self.text_dim + self.sbert_dim_
         self.feature_names_ = self._feature_names()
         return self
@@ -402,69 +408,3 @@ class WorkloadEncoder(TransformerMixin, BaseEstimator):
             emb = self._embedder_or_load().encode([request_text(req)])[0]
             out[text_start + self.text_dim :] = emb * self.sbert_weight
         return out
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state.pop("_embedder", None)  # the model is reloaded from its local path, never pickled
-        return state
-
-
-# -- artifacts -------------------------------------------------------------------------------------
-def library_versions() -> dict[str, str]:
-    import sklearn
-
-    return {"numpy": np.__version__, "scikit-learn": sklearn.__version__}
-
-
-def save_encoder(encoder: WorkloadEncoder, path: str | Path) -> Path:
-    """Save with the metadata a loader checks: schema version, feature names, library versions."""
-    import joblib
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "kind": "k8spodpcp-encoder",
-        "schema_version": SCHEMA_VERSION,
-        "feature_names": list(encoder.feature_names_),
-        "versions": library_versions(),
-        "encoder": encoder,
-    }
-    joblib.dump(payload, path)
-    return path
-
-
-def load_encoder(path: str | Path) -> WorkloadEncoder:
-    """Load and check an encoder; a mismatch says what to rebuild."""
-    payload = load_artifact(path, "k8spodpcp-encoder")
-    if payload.get("schema_version") != SCHEMA_VERSION:
-        raise ArtifactError(
-            f"{path}: encoder built for schema {payload.get('schema_version')!r}, this version reads "
-            f"{SCHEMA_VERSION!r}; rebuild it with `python -m app encode fit`"
-        )
-    enc = payload["encoder"]
-    if list(enc.feature_names_) != payload["feature_names"]:
-        raise ArtifactError(f"{path}: feature names do not match the stored encoder; rebuild it")
-    return enc
-
-
-def load_artifact(path: str | Path, kind: str) -> dict[str, Any]:
-    """joblib-load a dict artifact of the given kind, turning every failure into an `ArtifactError`."""
-    import joblib
-
-    path = Path(path)
-    if not path.exists():
-        raise ArtifactError(f"{path}: file not found")
-    try:
-        payload = joblib.load(path)
-    except Exception as exc:  # corrupt or truncated files raise many different errors
-        raise ArtifactError(f"{path}: cannot read artifact ({type(exc).__name__}: {exc})") from None
-    if not isinstance(payload, dict) or payload.get("kind") != kind:
-        raise ArtifactError(f"{path}: not a {kind} artifact")
-    versions = payload.get("versions", {})
-    current = library_versions()
-    if versions.get("scikit-learn", current["scikit-learn"]).split(".")[:2] != current["scikit-learn"].split(".")[:2]:
-        raise ArtifactError(
-            f"{path}: built with scikit-learn {versions.get('scikit-learn')}, running {current['scikit-learn']}; "
-            "rebuild the artifacts (python -m app encode fit / train)"
-        )
-    return payload

@@ -10,10 +10,7 @@ log space (`log_target=True`), which makes relative errors, not absolute watts, 
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -82,8 +79,15 @@ class KNNEnergyRegressor(RegressorMixin, BaseEstimator):
 
     def _store_rows(self, X: np.ndarray) -> None:
         """Keep the training rows as the search reads them, with half their squared norms (see `_rank`)."""
-        self.X_ = self._prepare(X)
-        self.sq_norms_ = np.einsum("ij,ij->i", self.X_, self.X_)
+        self.set_search_rows(self._prepare(X))
+
+    def set_search_rows(self, prepared: np.ndarray) -> None:
+        """Set the already prepared training rows and what the search derives from them.
+
+        `fit` and the artifact loader (`app.ml.artifacts`, which stores the prepared rows) both end here.
+        """
+        self.X_ = prepared
+        self.sq_norms_ = np.einsum("ij,ij->i", prepared, prepared)
         self.half_sq_norms_ = 0.5 * self.sq_norms_
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -238,47 +242,3 @@ def group_cv(
         for who in ("model", "baseline_mean")
     }
     return {"n_splits": splits, "folds": folds, "mean": mean, "oof_pred": oof}
-
-
-def save_model(
-    model: KNNEnergyRegressor, card: dict[str, Any], path: str | Path, extras: dict[str, Any] | None = None
-) -> tuple[Path, Path]:
-    """Save the model (joblib) and its model card (JSON, beside it: `<name>.card.json`).
-
-    `extras` (optional) is what prediction-time features need beyond the model (interval quantiles,
-    training workload identities, OOD distance); stored in the joblib only, read by `load_model_extras`.
-    """
-    import joblib
-
-    from app.ml.features import library_versions
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    card = {**card, "versions": library_versions(), "created_at": dt.datetime.now(dt.UTC).isoformat()}
-    payload = {"kind": "k8spodpcp-model", "model": model, "card": card, "versions": card["versions"]}
-    if extras is not None:
-        payload["extras"] = extras
-    joblib.dump(payload, path)
-    card_path = card_path_for(path)
-    card_path.write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
-    return path, card_path
-
-
-def card_path_for(model_path: str | Path) -> Path:
-    model_path = Path(model_path)
-    return model_path.with_name(model_path.stem + ".card.json")
-
-
-def load_model(path: str | Path) -> tuple[KNNEnergyRegressor, dict[str, Any]]:
-    from app.ml.features import load_artifact
-
-    payload = load_artifact(path, "k8spodpcp-model")
-    return payload["model"], payload["card"]
-
-
-def load_model_extras(path: str | Path) -> tuple[KNNEnergyRegressor, dict[str, Any], dict[str, Any]]:
-    """`load_model` plus the artifact's `extras` (empty for models saved without them)."""
-    from app.ml.features import load_artifact
-
-    payload = load_artifact(path, "k8spodpcp-model")
-    return payload["model"], payload["card"], dict(payload.get("extras") or {})

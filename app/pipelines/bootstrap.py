@@ -2,7 +2,7 @@
 
 `python -m app bootstrap` reruns this, so the shipped model is reproducible from the code:
 simulate (seeded) → convert the manifests → fit the encoder → join with the simulator's per-pod
-ground truth → group-CV and train → save encoder, model and model card.
+ground truth → group-CV and train → save encoder, model and model card (`app.ml.artifacts`).
 """
 
 from __future__ import annotations
@@ -11,9 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from app.ml.artifacts import save_encoder, save_model
 from app.ml.dataset import features_frame, join
-from app.ml.features import save_encoder
-from app.ml.model import save_model
 from app.pipelines.encoding import fit_encoder
 from app.pipelines.training import train_tuned_model
 from app.simulate import ground_truth_frame, simulate_cluster
@@ -46,6 +45,6 @@ def build_default_artifacts(
     say("nested group cross-validation, conformal calibration and training")
     model, card, extras = train_tuned_model(rows, feature_names=list(encoder.feature_names_), **train_params)
     card["training_data"] = f"simulated demo cluster (app.simulate, seed={seed}, {n_workloads} workloads, {hours:g} h)"
-    enc_path = save_encoder(encoder, out / "encoder.joblib")
-    model_path, card_path = save_model(model, card, out / "knn_energy.joblib", extras=extras)
+    enc_path = save_encoder(encoder, out / "encoder.npz")
+    model_path, card_path = save_model(model, card, out / "knn_energy.npz", extras=extras, encoder_path=enc_path)
     return {"encoder": enc_path, "model": model_path, "card_path": card_path, "card": card}

@@ -196,7 +196,7 @@ def transfer_evaluation(
     training and validation; a real cluster shares neither. The encoder is fitted on the training
     cluster only, as a shipped model's would be.
     """
-    from app.pipelines.training import fit_encoder
+    from app.pipelines.encoding import fit_encoder
     from app.simulate import ground_truth_frame, simulate_cluster
     from app.workloads.convert import complete_request, requests_from_objects
 

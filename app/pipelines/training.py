@@ -97,7 +97,7 @@ def train_tuned_model(
 
     The card's `cv` holds the outer group-CV metrics of the same procedure (`app.pipelines.evaluation`), so
     the numbers describe models that never saw the validated workloads. Save with
-    `save_model(model, card, path, extras=extras)`.
+    `app.ml.artifacts.save_model(model, card, path, extras=extras)`.
     """
     from app.ml.tuning import USAGE_TARGETS, feature_blocks, fit_tuned
 

@@ -26,9 +26,10 @@ import numpy as np
 from app.core.errors import ArtifactError, InputError
 from app.core.kinds import BATCH_KINDS
 from app.core.schema import POWER_TARGETS, STEP_SECONDS, InferenceRequest, Prediction
+from app.ml.artifacts import load_pair
 from app.ml.energy import horizon_energy
-from app.ml.features import WorkloadEncoder, load_encoder
-from app.ml.model import KNNEnergyRegressor, load_model_extras
+from app.ml.features import WorkloadEncoder
+from app.ml.model import KNNEnergyRegressor
 from app.serving.extras import Served, ServingExtras
 from app.workloads.convert import complete_request
 
@@ -118,8 +119,7 @@ class Predictor:
     @classmethod
     def load(cls, encoder_path: str | Path, model_path: str | Path, cache_size: int = 4096,
              pue: float = 1.0) -> Predictor:
-        encoder = load_encoder(encoder_path)
-        model, card, extras = load_model_extras(model_path)
+        encoder, model, card, extras = load_pair(encoder_path, model_path)
         return cls(encoder, model, card, cache_size=cache_size, extras=extras, pue=pue)
 
     # -- core ----------------------------------------------------------------------------------------

@@ -66,7 +66,7 @@ def _broken_app_checks(client: TestClient, why: str) -> None:
 
 def test_missing_encoder_is_reported_not_fatal(tiny_artifacts: tuple[Path, Path], tmp_path: Path,
                                                caplog: pytest.LogCaptureFixture) -> None:
-    missing = tmp_path / "nowhere" / "encoder.joblib"
+    missing = tmp_path / "nowhere" / "encoder.npz"
     settings = Settings(encoder_path=missing, model_path=tiny_artifacts[1])
     with caplog.at_level(logging.ERROR, logger="app.api"), TestClient(create_app(settings, background=False)) as c:
         _broken_app_checks(c, f"{missing}: file not found")
@@ -75,11 +75,13 @@ def test_missing_encoder_is_reported_not_fatal(tiny_artifacts: tuple[Path, Path]
 
 
 def test_corrupt_model_is_reported_not_fatal(tiny_artifacts: tuple[Path, Path], tmp_path: Path) -> None:
-    corrupt = tmp_path / "knn_energy.joblib"
+    corrupt = tmp_path / "knn_energy.npz"
     corrupt.write_bytes(tiny_artifacts[1].read_bytes()[:200])  # truncated
+    card = tiny_artifacts[1].with_name("knn_energy.card.json")
+    (tmp_path / card.name).write_bytes(card.read_bytes())
     settings = Settings(encoder_path=tiny_artifacts[0], model_path=corrupt)
     with TestClient(create_app(settings, background=False)) as c:
-        _broken_app_checks(c, f"{corrupt}: cannot read artifact")
+        _broken_app_checks(c, f"{corrupt}: does not match the model card {tmp_path / card.name} (200 bytes where")
 
 
 def test_swapped_artifacts_are_reported(tiny_artifacts: tuple[Path, Path]) -> None:

@@ -135,7 +135,7 @@ def test_oversized_body_is_refused_before_it_is_all_sent(server: str) -> None:
 def test_uvicorn_module_path_and_broken_artifacts(tmp_path: Path) -> None:
     """`uvicorn app.api.app:app` with a missing model: alive, not ready, says which file and why."""
     port = free_port()
-    missing = tmp_path / "gone.joblib"
+    missing = tmp_path / "gone.npz"
     proc = start(["-m", "uvicorn", "app.api.app:app", "--host", "127.0.0.1", "--port", str(port)],
                  env={"ENCODER_PATH": str(missing), "MODEL_PATH": str(missing)})
     base = f"http://127.0.0.1:{port}"

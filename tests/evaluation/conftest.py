@@ -38,12 +38,11 @@ def sim() -> Sim:
 
 @pytest.fixture(scope="session")
 def tuned_artifacts(sim: Sim, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    from app.ml.features import save_encoder
-    from app.ml.model import save_model
+    from app.ml.artifacts import save_encoder, save_model
     from app.pipelines.training import train_tuned_model
 
     model, card, extras = train_tuned_model(sim.rows, feature_names=sim.feature_names)
     d = tmp_path_factory.mktemp("tuned-artifacts")
-    enc = save_encoder(sim.encoder, d / "encoder.joblib")  # type: ignore[attr-defined]
-    path, _ = save_model(model, card, d / "knn_energy.joblib", extras=extras)
+    enc = save_encoder(sim.encoder, d / "encoder.npz")  # type: ignore[attr-defined]
+    path, _ = save_model(model, card, d / "knn_energy.npz", extras=extras, encoder_path=enc)
     return enc, path

@@ -7,7 +7,7 @@
 * the files the image holds (only the COPY'd paths, laid out as in the image) import and run
   `python -m app`, and `app.api.app` imports — so nothing the app needs was left out of the image;
 * every third-party module app/ imports (unguarded) is installed by requirements*.txt, what the image installs;
-* the entrypoint script picks the mounted artifacts when both are there, else the baked-in ones;
+* the entrypoint script picks the mounted artifacts when the encoder, model and card are there, else the baked-in ones;
 * the HEALTHCHECK command itself is run against a real server (tests/k8s/test_prescore.py).
 """
 
@@ -246,7 +246,7 @@ def test_image_files_suffice_for_the_app(image_tree: Path) -> None:
         assert command in run.stdout, f"`python -m app {command}` missing from the image"
     run = subprocess.run([sys.executable, "-c", "from app.core.settings import Settings; print(Settings().model_path)"],
                          cwd=image_tree, env=clean_env(), capture_output=True, text=True, timeout=120)
-    assert run.stdout.strip() == str(image_tree / "artifacts" / "knn_energy.joblib"), "baked-in default path"
+    assert run.stdout.strip() == str(image_tree / "artifacts" / "knn_energy.npz"), "baked-in default path"
 
 
 def run_entrypoint(artifacts_dir: Path, **env: str) -> tuple[str, str]:
@@ -260,23 +260,25 @@ def run_entrypoint(artifacts_dir: Path, **env: str) -> tuple[str, str]:
 
 
 def test_entrypoint_prefers_the_mounted_pair(tmp_path: Path) -> None:
-    (tmp_path / "encoder.joblib").write_bytes(b"e")
-    (tmp_path / "knn_energy.joblib").write_bytes(b"m")
-    assert run_entrypoint(tmp_path) == (str(tmp_path / "encoder.joblib"), str(tmp_path / "knn_energy.joblib"))
+    (tmp_path / "encoder.npz").write_bytes(b"e")
+    (tmp_path / "knn_energy.npz").write_bytes(b"m")
+    (tmp_path / "knn_energy.card.json").write_bytes(b"c")
+    assert run_entrypoint(tmp_path) == (str(tmp_path / "encoder.npz"), str(tmp_path / "knn_energy.npz"))
 
 
 def test_entrypoint_falls_back_to_the_baked_pair(tmp_path: Path) -> None:
-    baked = ("/app/artifacts/encoder.joblib", "/app/artifacts/knn_energy.joblib")
+    baked = ("/app/artifacts/encoder.npz", "/app/artifacts/knn_energy.npz")
     assert run_entrypoint(tmp_path / "absent") == baked
-    (tmp_path / "encoder.joblib").write_bytes(b"e")  # half a pair (e.g. publish interrupted): never mixed
+    (tmp_path / "encoder.npz").write_bytes(b"e")  # half a pair (e.g. publish interrupted): never mixed
+    assert run_entrypoint(tmp_path) == baked
+    (tmp_path / "knn_energy.npz").write_bytes(b"m")  # no model card (it records the files' SHA-256)
     assert run_entrypoint(tmp_path) == baked
 
 
 def test_entrypoint_keeps_explicit_paths(tmp_path: Path) -> None:
-    (tmp_path / "encoder.joblib").write_bytes(b"e")
-    (tmp_path / "knn_energy.joblib").write_bytes(b"m")
-    assert run_entrypoint(tmp_path, ENCODER_PATH="/x/e.joblib", MODEL_PATH="/x/m.joblib") == ("/x/e.joblib",
-                                                                                               "/x/m.joblib")
+    (tmp_path / "encoder.npz").write_bytes(b"e")
+    (tmp_path / "knn_energy.npz").write_bytes(b"m")
+    assert run_entrypoint(tmp_path, ENCODER_PATH="/x/e.npz", MODEL_PATH="/x/m.npz") == ("/x/e.npz", "/x/m.npz")
 
 
 def test_entrypoint_passes_arguments_and_exit_code_through() -> None:

@@ -237,9 +237,10 @@ def test_each_pipeline_step_reads_what_the_previous_one_wrote() -> None:
     assert flag(join, "--features") == flag(encode, "--features")
     assert flag(join, "--labels") == flag(labels, "--out")
     assert flag(train, "--train") == flag(join, "--out")
+    assert flag(train, "--encoder") == flag(encode, "--out"), "the model card records the encoder it was trained with"
     assert publish[:2] == ["sh", "-ec"]
     produced = {flag(encode, "--out"), flag(train, "--out")}
-    assert produced == {"/data/work/encoder.joblib", "/data/work/knn_energy.joblib"}
+    assert produced == {"/data/work/encoder.npz", "/data/work/knn_energy.npz"}
     # the collector Deployment keeps appending to the file the retrain reads
     (c,) = find("Deployment", "podpower-collector").obj["spec"]["template"]["spec"]["containers"]
     collector = app_argv(c)
@@ -251,24 +252,24 @@ def test_publish_moves_the_trained_pair_to_where_the_api_reads_it(tmp_path: Path
     script = step_argv("Job", "podpower-train")["publish"][-1]
     assert script.startswith("cd /data\n")
     (tmp_path / "work").mkdir()
-    for name in ("encoder.joblib", "knn_energy.joblib", "knn_energy.card.json"):
+    for name in ("encoder.npz", "knn_energy.npz", "knn_energy.card.json"):
         (tmp_path / "work" / name).write_text(f"new {name}")
         (tmp_path / name).write_text(f"old {name}")
     sh = need_binary("sh", "apt-get install dash")
     run = subprocess.run([sh, "-ec", script.replace("cd /data", f"cd {shlex.quote(str(tmp_path))}", 1)],
                          capture_output=True, text=True, timeout=30)
     assert run.returncode == 0, run.stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["encoder.joblib", "knn_energy.card.json",
-                                                          "knn_energy.joblib", "work"]
-    for name in ("encoder.joblib", "knn_energy.joblib", "knn_energy.card.json"):
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["encoder.npz", "knn_energy.card.json",
+                                                          "knn_energy.npz", "work"]
+    for name in ("encoder.npz", "knn_energy.npz", "knn_energy.card.json"):
         assert (tmp_path / name).read_text() == f"new {name}"
     # a missing model (train failed half-way) publishes nothing
-    (tmp_path / "work" / "knn_energy.joblib").unlink()
-    (tmp_path / "work" / "encoder.joblib").write_text("newer encoder")
+    (tmp_path / "work" / "knn_energy.npz").unlink()
+    (tmp_path / "work" / "encoder.npz").write_text("newer encoder")
     run = subprocess.run([sh, "-ec", script.replace("cd /data", f"cd {shlex.quote(str(tmp_path))}", 1)],
                          capture_output=True, text=True, timeout=30)
     assert run.returncode != 0
-    assert (tmp_path / "encoder.joblib").read_text() == "new encoder.joblib"
+    assert (tmp_path / "encoder.npz").read_text() == "new encoder.npz"
 
 
 def test_retrain_runs_the_same_steps_in_order() -> None:

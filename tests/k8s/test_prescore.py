@@ -78,7 +78,7 @@ def api(tiny_artifacts: tuple[Path, Path], tmp_path_factory: pytest.TempPathFact
     """`python -m app serve` behind docker/entrypoint.sh, artifacts found at ARTIFACTS_DIR like at /artifacts."""
     sh = need_binary("sh", "apt-get install dash")
     enc, model = tiny_artifacts
-    assert enc.parent == model.parent and (enc.name, model.name) == ("encoder.joblib", "knn_energy.joblib")
+    assert enc.parent == model.parent and (enc.name, model.name) == ("encoder.npz", "knn_energy.npz")
     port = free_port()
     log = tmp_path_factory.mktemp("api") / "server.log"
     base = f"http://127.0.0.1:{port}"

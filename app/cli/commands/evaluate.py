@@ -54,7 +54,7 @@ def evaluate_cmd(args: argparse.Namespace) -> int:
         rows, names = simulated_rows(args.seed, args.workloads, args.hours)
         source = f"simulated cluster (seed {args.seed}, {args.workloads} workloads, {args.hours:g} h)"
     if args.encoder:
-        from app.ml.features import load_encoder
+        from app.ml.artifacts import load_encoder
 
         names = list(load_encoder(args.encoder).feature_names_)
     blocks = None

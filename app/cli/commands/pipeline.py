@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from app.core.schema import POWER_TARGETS
 from app.core.settings import get_settings
@@ -25,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     esub = enc.add_subparsers(dest="encode_command", metavar="<fit|transform>", required=True)
     fit = esub.add_parser("fit", help="fit an encoder on specs (manifests or NDJSON)")
     fit.add_argument("--input", required=True, help="manifests (YAML) or InferenceRequest NDJSON")
-    fit.add_argument("--out", default=str(s.encoder_path), help="encoder artifact (default: %(default)s)")
+    fit.add_argument("--out", default=str(s.encoder_path), help="encoder artifact, .npz (default: %(default)s)")
     fit.add_argument("--features", help="also write the features of the input here (Parquet)")
     fit.add_argument("--text-dim", type=int, default=128, help="hashed text buckets (default: %(default)s)")
     _sbert_flags(fit)
@@ -47,8 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--train", required=True, help="training rows from `join`")
     t.add_argument("--target", default="avg_power_w", choices=sorted(POWER_TARGETS), help="default: %(default)s")
     t.add_argument("--encoder", default=str(s.encoder_path),
-                   help="the encoder the rows were made with: its feature names set the feature blocks "
-                        "(default: %(default)s)")
+                   help="the encoder the rows were made with: its feature names set the feature blocks, its SHA-256 "
+                        "goes in the model card and serving refuses any other encoder (default: %(default)s)")
     t.add_argument("--splits", type=int, default=5, help="GroupKFold splits (default: %(default)s)")
     t.add_argument("--original", action="store_true",
                    help="train the original KNN (cosine, fixed k, raw target) instead of the tuned model")
@@ -56,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--aggregate", choices=["pod", "workload", "none"], default="pod",
                    help="--original only: collapse per-step rows per pod or workload (default: %(default)s)")
     t.add_argument("--out", "--model", dest="out", default=str(s.model_path),
-                   help="model artifact (default: %(default)s)")
+                   help="model artifact, .npz (default: %(default)s)")
     t.set_defaults(func=train_cmd)
 
     pr = sub.add_parser("predict", help="predict power and energy for specs (manifests or NDJSON)")
@@ -75,7 +76,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def encode_fit(args: argparse.Namespace) -> int:
     from app.adapters.files import read_requests
-    from app.ml.features import save_encoder
+    from app.ml.artifacts import save_encoder
     from app.pipelines.encoding import fit_encoder
 
     result = read_requests(args.input)
@@ -104,7 +105,7 @@ def _write_features(requests: list, encoder: object, out: str) -> None:
 
 def encode_transform(args: argparse.Namespace) -> int:
     from app.adapters.files import read_requests
-    from app.ml.features import load_encoder
+    from app.ml.artifacts import load_encoder
 
     result = read_requests(args.input)
     _write_features(result.requests, load_encoder(args.encoder), args.out)
@@ -130,19 +131,23 @@ def join_cmd(args: argparse.Namespace) -> int:
 def train_cmd(args: argparse.Namespace) -> int:
     from app.adapters.files import read_table
     from app.core.progress import Progress
-    from app.ml.model import save_model
+    from app.ml.artifacts import save_model
     from app.pipelines.training import train_model, train_tuned_model
 
     rows = read_table(args.train)
+    encoder = args.encoder if args.encoder and Path(args.encoder).exists() else None
+    if encoder is None:
+        print(f"warning: no encoder at {args.encoder}: feature blocks guessed from the row width, and the card "
+              "records no encoder", file=sys.stderr)
     bar = Progress("group CV folds")
     if args.original:
         model, card = train_model(rows, target=args.target, n_neighbors=args.neighbors, n_splits=args.splits,
                                   aggregate=args.aggregate, progress=lambda d, t: bar.set(d, t))
-        path, card_path = save_model(model, card, args.out)
+        path, card_path = save_model(model, card, args.out, encoder_path=encoder)
     else:
-        model, card, extras = train_tuned_model(rows, target=args.target, feature_names=_feature_names(args.encoder),
+        model, card, extras = train_tuned_model(rows, target=args.target, feature_names=_feature_names(encoder),
                                                 n_splits=args.splits, progress=lambda d, t: bar.set(d, t))
-        path, card_path = save_model(model, card, args.out, extras=extras)
+        path, card_path = save_model(model, card, args.out, extras=extras, encoder_path=encoder)
     m = card["cv"]["mean"]["model"]
     print(f"rows={card['rows']} workloads={card['groups']} folds={card['cv']['n_splits']}", file=sys.stderr)
     print(f"CV mean  model: MAE={m['mae']:.3f} MAPE={m['mape']:.1f}% R2={m['r2']:.3f}", file=sys.stderr)
@@ -153,16 +158,11 @@ def train_cmd(args: argparse.Namespace) -> int:
     return 0
 
 
-def _feature_names(encoder_path: str) -> list[str] | None:
-    """The encoder's feature names, or None (one generic block) when there is no encoder there."""
-    from pathlib import Path
+def _feature_names(encoder_path: str | None) -> list[str] | None:
+    """The encoder's feature names, or None (one generic block) without an encoder."""
+    from app.ml.artifacts import load_encoder
 
-    from app.ml.features import load_encoder
-
-    if not Path(encoder_path).exists():
-        print(f"warning: no encoder at {encoder_path}: feature blocks guessed from the row width", file=sys.stderr)
-        return None
-    return list(load_encoder(encoder_path).feature_names_)
+    return None if encoder_path is None else list(load_encoder(encoder_path).feature_names_)
 
 
 def predict_cmd(args: argparse.Namespace) -> int:
