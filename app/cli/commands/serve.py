@@ -38,6 +38,17 @@ def serve_cmd(args: argparse.Namespace) -> int:
         raise ValueError(f"--port must be between 1 and 65535, got {args.port}")
     logging.getLogger().setLevel(args.log_level.upper())
     settings = get_settings().model_copy(update={"encoder_path": Path(args.encoder), "model_path": Path(args.model)})
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level,
-                access_log=args.access_log)
+    app = create_app(settings)
+    base = base_url(args.host, args.port)
+    logging.getLogger("app.api").info("Swagger UI: %s/docs  ReDoc: %s/redoc  metrics: %s/metrics", base, base, base)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=args.access_log)
     return 0
+
+
+def base_url(host: str, port: int) -> str:
+    """The URL to open for a bind address: a wildcard address (all interfaces) is reached on localhost."""
+    if host in ("0.0.0.0", "::", ""):
+        host = "localhost"
+    elif ":" in host:  # an IPv6 literal
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
