@@ -56,6 +56,8 @@ EXPECTED_OBJECTS = {
     ("Deployment", "podpower-collector"),
     ("CronJob", "podpower-prescore"),
     ("CronJob", "podpower-retrain"),
+    ("ServiceMonitor", "podpower-predict"),
+    ("PrometheusRule", "podpower-predict"),
 }
 CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding"}
 PIPELINE_JOBS = ["podpower-collect", "podpower-encode", "podpower-labels", "podpower-join", "podpower-train"]
