@@ -30,7 +30,7 @@ spec, with a k-nearest-neighbours model trained on measured (Kepler) power.
 * `POST /predict` — one InferenceRequest as JSON (containers form or `pod_spec` form).
 * `POST /infer/from-yaml` — Kubernetes YAML → InferenceRequests (no model needed).
 * `POST /predict/from-yaml` — Kubernetes YAML → one Prediction, or a MultiPrediction for several workloads.
-* `GET /metrics` — Prometheus metrics; `/docs` (this page) and `/redoc` — served by the API itself, no internet needed.
+* `GET /metrics` — Prometheus metrics. `/docs` (Swagger UI) and `/redoc` (ReDoc) work without internet.
 
 Errors are `{"detail": "<one line naming the document and field>"}`: 413 body over MAX_BODY_BYTES or a YAML alias
 bomb, 415 wrong Content-Type, 422 invalid content, 503 model not loaded.
