@@ -212,8 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--duration", type=float, default=5.0, help="seconds per scenario (default: %(default)s)")
     p.add_argument("--connections", type=int, nargs="+", default=[1, 4], help="default: %(default)s")
-    p.add_argument("--encoder", default=str(REPO / "artifacts" / "encoder.joblib"))
-    p.add_argument("--model", default=str(REPO / "artifacts" / "knn_energy.joblib"))
+    p.add_argument("--encoder", default=str(REPO / "artifacts" / "encoder.npz"))
+    p.add_argument("--model", default=str(REPO / "artifacts" / "knn_energy.npz"))
     p.add_argument("--no-tls", dest="tls", action="store_false", help="plain HTTP (to see what TLS costs)")
     p.add_argument("--in-process", type=int, default=5000, help="reviews per in-process scenario (default: "
                    "%(default)s; 0 to skip)")

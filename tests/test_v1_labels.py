@@ -122,7 +122,7 @@ def test_too_few_workloads_is_a_clear_error(tmp_path: Path, capsys: pytest.Captu
     labels = v1_window_labels()
     labels = labels[labels["workload_name"].isin(["web", "idle"])]
     feats = tmp_path / "f.parquet"
-    assert main(["encode", "fit", "--input", str(V1_REQUESTS), "--out", str(tmp_path / "enc.joblib"),
+    assert main(["encode", "fit", "--input", str(V1_REQUESTS), "--out", str(tmp_path / "enc.npz"),
                  "--features", str(feats)]) == 0
     labels.to_parquet(tmp_path / "l.parquet")
     assert main(["join", "--features", str(feats), "--labels", str(tmp_path / "l.parquet"),
@@ -132,7 +132,7 @@ def test_too_few_workloads_is_a_clear_error(tmp_path: Path, capsys: pytest.Captu
     assert "too few to train: 1 workload(s) matched; `train` needs at least 2" in err
     assert "shop/Deployment/api (no label rows)" in err
     assert "1 pod(s) dropped, every step NaN: shop/Deployment/idle" in err
-    assert main(["train", "--train", str(tmp_path / "rows.parquet"), "--out", str(tmp_path / "m.joblib")]) == 2
+    assert main(["train", "--train", str(tmp_path / "rows.parquet"), "--out", str(tmp_path / "m.npz")]) == 2
     err = capsys.readouterr().err
     assert "1 workload(s) have a value for 'avg_power_w'; training needs at least 2" in err
 
@@ -140,7 +140,7 @@ def test_too_few_workloads_is_a_clear_error(tmp_path: Path, capsys: pytest.Captu
 def test_v1_data_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """v1 requests → encode → join with a v1 label table → train → predict: each training request
     predicts (k=1) the constant power its workload drew."""
-    enc, model, feats, rows = (tmp_path / n for n in ("enc.joblib", "model.joblib", "f.parquet", "rows.parquet"))
+    enc, model, feats, rows = (tmp_path / n for n in ("enc.npz", "model.npz", "f.parquet", "rows.parquet"))
     v1_window_labels().to_parquet(tmp_path / "kepler_labels.parquet", index=False)
     assert main(["encode", "fit", "--input", str(V1_REQUESTS), "--out", str(enc), "--features", str(feats)]) == 0
     assert main(["join", "--features", str(feats), "--labels", str(tmp_path / "kepler_labels.parquet"),
@@ -151,7 +151,8 @@ def test_v1_data_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert "kube-system/DaemonSet/kindnet (no request with this identity in the features)" in err
     assert "shop/Deployment/idle (its label rows have no energy: every step NaN)" in err
     assert "dev/Pod/debug-shell (no label rows)" in err
-    assert main(["train", "--train", str(rows), "--neighbors", "1", "--splits", "3", "--out", str(model)]) == 0
+    assert main(["train", "--train", str(rows), "--original", "--neighbors", "1", "--splits", "3", "--encoder", str(enc),
+                 "--out", str(model)]) == 0
     capsys.readouterr()
     assert main(["predict", str(V1_REQUESTS), "--encoder", str(enc), "--model", str(model)]) == 0
     preds = {p["workload_name"]: p for p in map(json.loads, capsys.readouterr().out.splitlines())}

@@ -27,8 +27,8 @@ from typing import Any
 
 from app.adapters.collector.backoff import Backoff
 from app.adapters.collector.config import Cluster, api_error, connection_error
-from app.adapters.collector.kinds import KindInfo
 from app.adapters.collector.watch import _shutdown
+from app.core.kinds import KindInfo
 
 log = logging.getLogger("app.adapters.namespaces")
 

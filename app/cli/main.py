@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "app.cli.commands.pipeline",
     "app.cli.commands.simulate",
     "app.cli.commands.serve",
+    "app.cli.commands.examples",
     "app.cli.commands.energy_labels",
     "app.cli.commands.evaluate",
     "app.cli.commands.history",

@@ -112,6 +112,9 @@ class Predictor:
         self._cache: OrderedDict[str, _Cached] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
+        self.cache_hits = 0
+        self.cache_misses = 0
+        """Cache look-ups that found / did not find the spec hash (counted under the lock; /metrics reads them)."""
         self.pue = pue
         # interval, explanations, OOD blend: only for artifacts saved with their extras
         self._serving = ServingExtras.from_extras(extras or {}, model)
@@ -128,6 +131,9 @@ class Predictor:
             hit = self._cache.get(key)
             if hit is not None:
                 self._cache.move_to_end(key)
+                self.cache_hits += 1
+            else:
+                self.cache_misses += 1
             return hit
 
     def _store(self, key: str, value: _Cached) -> None:

@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from app.adapters.collector.kinds import parse_kinds
 from fastapi.testclient import TestClient
 
 from app.adapters.collector.config import connect
 from app.adapters.namespaces import NamespacePower
 from app.api.app import create_app
+from app.core.kinds import parse_kinds
 from app.serving.admission import BUDGET_WATTS, PREDICTED_WATTS_TOTAL, controlled
 from tests.api.conftest import DEPLOYMENT_MULTI_W, settings_for
 from tests.api.reviews import objects_in, patched, review

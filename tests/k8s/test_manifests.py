@@ -65,6 +65,8 @@ EXPECTED_OBJECTS = {
     ("ValidatingWebhookConfiguration", "podpower-webhook"),
     ("Issuer", "podpower-webhook-selfsigned"),  # k8s/cert-manager/
     ("Certificate", "podpower-webhook"),
+    ("ServiceMonitor", "podpower-predict"),
+    ("PrometheusRule", "podpower-predict"),
 }
 CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration",
                   "ValidatingWebhookConfiguration"}

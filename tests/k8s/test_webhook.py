@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from app.adapters.collector.kinds import KINDS
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from app.api.routes.admission import router
 from app.cli.main import build_parser
+from app.core.kinds import KINDS
 from app.serving.admission import ADMITTED, SKIP_LABEL
 from tests.conftest import REPO, need_binary
 from tests.k8s.manifests import app_argv, container_env, find, pod_spec

@@ -60,8 +60,8 @@ def namespace_power() -> NamespacePower | None:
     than not at all (its pods failing would leave every workload unannotated).
     """
     from app.adapters.collector.config import connect
-    from app.adapters.collector.kinds import parse_kinds
     from app.adapters.namespaces import NamespacePower
+    from app.core.kinds import parse_kinds
 
     try:
         cluster = connect()

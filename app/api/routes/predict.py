@@ -26,6 +26,7 @@ async def predict(
     predictor = service.require_predictor()
     fn = with_options(predictor.predict, service, predict_options(http))
     prediction = await run(slow_encoder(predictor), fn, request, "body", limiter=service.encode_limiter)
+    http.app.state.metrics.predicted((prediction,))  # back on the event loop's thread (app.api.metrics)
     # serialised here, once, straight to bytes: FastAPI's response_model would validate the object
     # again first, and model_dump_json makes a str that Response encodes again
     return Response(prediction.__pydantic_serializer__.to_json(prediction, exclude_none=True),
@@ -45,7 +46,7 @@ router.add_api_route(
         200: {
             "model": Prediction,
             "description": "The prediction (fields that do not apply are left out).",
-            "content": {"application/json": {"example": examples.PREDICTION_EXAMPLE}},
+            "content": {"application/json": {"example": examples.PREDICT_RESPONSE_EXAMPLE}},
         },
         **PREDICT_ERRORS,
     },

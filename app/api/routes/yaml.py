@@ -107,7 +107,13 @@ async def predict_from_yaml(
     result = await _convert(text, limits)
     fn = with_options(predictor.predict_many, service, predict_options(http))
     preds = await run(slow_encoder(predictor), fn, result.requests, "body", limiter=service.encode_limiter)
+    http.app.state.metrics.predicted(preds)  # back on the event loop's thread (app.api.metrics)
     response.headers["X-Skipped-Documents"] = str(len(result.skipped))
+    return answer(preds, result)
+
+
+def answer(preds: list[Prediction], result: ConversionResult) -> Prediction | MultiPrediction:
+    """The body of a /predict/from-yaml answer: the Prediction for one workload, a MultiPrediction for several."""
     if len(preds) == 1:
         return preds[0]
     return MultiPrediction(

@@ -46,6 +46,18 @@ def serve_cmd(args: argparse.Namespace) -> int:
             raise ValueError(f"{flag} {path}: no such file")
     logging.getLogger().setLevel(args.log_level.upper())
     settings = get_settings().model_copy(update={"encoder_path": Path(args.encoder), "model_path": Path(args.model)})
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level,
-                access_log=args.access_log, ssl_certfile=args.ssl_certfile, ssl_keyfile=args.ssl_keyfile)
+    app = create_app(settings)
+    base = base_url(args.host, args.port, tls=bool(args.ssl_certfile))
+    logging.getLogger("app.api").info("Swagger UI: %s/docs  ReDoc: %s/redoc  metrics: %s/metrics", base, base, base)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=args.access_log,
+                ssl_certfile=args.ssl_certfile, ssl_keyfile=args.ssl_keyfile)
     return 0
+
+
+def base_url(host: str, port: int, tls: bool = False) -> str:
+    """The URL to open for a bind address: a wildcard address (all interfaces) is reached on localhost."""
+    if host in ("0.0.0.0", "::", ""):
+        host = "localhost"
+    elif ":" in host:  # an IPv6 literal
+        host = f"[{host}]"
+    return f"{'https' if tls else 'http'}://{host}:{port}"

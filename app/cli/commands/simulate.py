@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from app.core.settings import DEFAULT_ARTIFACTS
 
@@ -62,4 +63,9 @@ def bootstrap_cmd(args: argparse.Namespace) -> int:
     m = out["card"]["cv"]["mean"]["model"]
     _say(f"CV: MAE={m['mae']:.2f} W MAPE={m['mape']:.1f}% median APE={m['median_ape']:.1f}% R2={m['r2']:.3f}")
     _say(f"wrote {out['encoder']}, {out['model']}, {out['card_path']}")
+    if Path(args.out).resolve() == DEFAULT_ARTIFACTS.resolve():  # the shipped model: /docs shows its answers
+        from app.api.examples import GENERATED_PATH
+        from app.cli.commands.examples import write_examples
+
+        _say(f"wrote {write_examples(str(out['encoder']), str(out['model']), str(GENERATED_PATH))}")
     return 0
