@@ -8,13 +8,13 @@ Rule checked (app/workloads/yamlload.py): `load_documents` on any text returns d
 `try` catches), never hangs, never raises anything else (that would be an HTTP 500).
 
 How: hypothesis strategies (`cases()`) generate texts, which are sent in batches to child processes
-(`--child`); a child loads each case in a worker thread with a 512 KiB stack (smaller than any
-server thread's, so a recursion in C would show here first) under a 2 GiB address-space limit, and
-prints one JSON line per case. A child that dies (signal), overruns its time, or reports a non-InputError
-is re-run case by case to isolate the input, which is saved under `--save` for replay
-(`python bench/fuzz_yaml.py --replay FILE`). Where our loader succeeds, libyaml's own `CSafeLoader`
-(safe to call then: the depth is within our limit) must give the same result (`repr`), else the case
-counts as a mismatch.
+(bench/fuzz_yaml_child.py: each case in a worker thread with a 512 KiB stack, smaller than any server
+thread's, so a recursion in C would show there first, under a 2 GiB address-space limit; one JSON line
+per case). A child that dies (signal), overruns its time, or reports a non-InputError is re-run case by
+case to isolate the input, which is saved under `--save` for replay (`python bench/fuzz_yaml.py
+--replay FILE`). Results are compared with libyaml's own `CSafeLoader` wherever it can run without
+crashing: a different result, or a refusal of ours it does not share (other than our limits), counts
+as a mismatch.
 
 The strategies nest every YAML construct (block and flow sequences and mappings, `? ` complex keys,
 anchors and aliases, tags, merge keys, and cyclic mixes of them) 10 to 50,000 levels deep, and add
@@ -37,10 +37,9 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 REPO = Path(__file__).resolve().parent.parent
+CHILD = REPO / "bench" / "fuzz_yaml_child.py"
 MAX_TEXT = 1 << 20
 """Longest case: the API's MAX_BODY_BYTES default refuses larger bodies before YAML sees them."""
-CHILD_STACK = 512 * 1024
-CHILD_MEMORY = 2 << 30
 
 # Openers that nest one level on one line; a pattern of them repeated N times nests N levels or more.
 INLINE_OPENERS = ("- ", "? ", "- ? ", "[", "{{", "{{a: ", "{{? ", "[? ", "&a{i} [", "&a{i} {{k: ", "!!seq [",
@@ -152,74 +151,6 @@ KILLERS = {
 """Inputs that killed or broke the server before the event-level guard (see tests/workloads/test_yaml_hostile.py)."""
 
 
-DELIBERATE = ("nested deeper than", "YAML aliases", "expands to more than", "contains it", "number longer than")
-"""Refusals that are ours alone (limits, cycles): CSafeLoader would load these, or die trying."""
-
-
-# -- child: load cases, one JSON line each -------------------------------------------------------------
-def child() -> None:
-    """Load each case of the JSON list on stdin in a small-stack worker thread and report it (`run_batch`)."""
-    import resource
-    import threading
-
-    sys.path.insert(0, str(REPO))
-    import yaml
-
-    from app.errors import InputError
-    from app.workloads.yamlload import load_documents
-
-    resource.setrlimit(resource.RLIMIT_AS, (CHILD_MEMORY, CHILD_MEMORY))
-    texts = json.loads(sys.stdin.read())
-
-    def shallow(text: str) -> bool:
-        """Whether libyaml's own composer can take `text` without overflowing the stack (events only)."""
-        depth = 0
-        try:
-            for event in yaml.parse(text, Loader=yaml.CSafeLoader):
-                depth += isinstance(event, yaml.CollectionStartEvent) - isinstance(event, yaml.CollectionEndEvent)
-                if depth > 1000:
-                    return False
-        except Exception:  # a parse error: CSafeLoader stops there too
-            pass
-        return True
-
-    def one(text: str) -> dict[str, Any]:
-        started = time.perf_counter()
-        try:
-            docs = list(load_documents(text, "case"))
-        except InputError as exc:
-            out = {"outcome": "refused", "error": type(exc).__name__, "message": str(exc)[:300],
-                   "s": time.perf_counter() - started}
-            if not any(limit in str(exc) for limit in DELIBERATE) and shallow(text):
-                try:
-                    list(yaml.load_all(text, Loader=yaml.CSafeLoader))
-                    out["mismatch"] = f"refused ({str(exc)[:200]}) but CSafeLoader loads it"
-                except Exception:  # refused by both: as it should be
-                    pass
-            return out
-        except BaseException as exc:  # anything else is what the fuzzer looks for
-            import traceback
-            return {"outcome": "bug", "error": type(exc).__name__, "message": traceback.format_exc()[-2000:]}
-        out: dict[str, Any] = {"outcome": "loaded", "docs": len(docs), "s": time.perf_counter() - started}
-        try:
-            reference = list(yaml.load_all(text, Loader=yaml.CSafeLoader))
-        except Exception as exc:  # PyYAML's own failures are only compared
-            out["mismatch"] = f"CSafeLoader raised {type(exc).__name__}: {str(exc)[:200]}"
-        else:
-            if repr(reference) != repr(docs):
-                out["mismatch"] = "CSafeLoader gives another result"
-        return out
-
-    def work() -> None:
-        for text in texts:
-            print(json.dumps(one(text)), flush=True)
-
-    threading.stack_size(CHILD_STACK)
-    thread = threading.Thread(target=work)
-    thread.start()
-    thread.join()
-
-
 # -- parent: batches, isolation, figures ---------------------------------------------------------------
 @dataclass
 class Report:
@@ -235,7 +166,7 @@ class Report:
 def _spawn(texts: list[str], timeout: float) -> tuple[int | None, list[dict[str, Any]]]:
     """Run one child on `texts`: its exit code (None if it overran `timeout`) and its result lines."""
     try:
-        proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child"], input=json.dumps(texts),
+        proc = subprocess.run([sys.executable, str(CHILD)], input=json.dumps(texts),
                               capture_output=True, text=True, timeout=timeout, cwd=REPO)
     except subprocess.TimeoutExpired as exc:
         out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
@@ -324,13 +255,16 @@ def main() -> None:
     ap.add_argument("--replay", type=Path, help="load one saved case (JSON string) in a child and print the outcome")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.child:
-        child()
+    if args.child:  # the former spelling of bench/fuzz_yaml_child.py
+        sys.path.insert(0, str(REPO))
+        from bench.fuzz_yaml_child import main as child_main
+
+        child_main()
         return
     if args.replay:
         print(_spawn([json.loads(args.replay.read_text())], 60.0))
         return
-    report = fuzz(args.cases, args.seed, args.batch, args.jobs, args.save, progress=sys.stderr.isatty())
+    report = fuzz(args.cases, args.seed, args.batch, args.jobs, args.save, progress=True)
     known = Report()
     run_batch(list(KILLERS.values()), known, args.save)
     print(f"cases: {report.cases} generated + {known.cases} known killers")
