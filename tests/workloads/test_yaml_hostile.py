@@ -16,7 +16,8 @@ import yaml
 
 from app.errors import InputError, TooLargeError
 from app.workloads.yamlload import MAX_DEPTH_CEILING, YamlLimits, load_documents
-from bench.fuzz_yaml import CHILD_STACK, KILLERS, Report, _spawn, generate, run_batch
+from bench.fuzz_yaml import KILLERS, Report, _spawn, generate, run_batch
+from bench.fuzz_yaml_child import CHILD_STACK
 
 EXPECTED = {  # killer -> what the refusal says (each also names line and column)
     "block seq of complex keys": "found unhashable key (a sequence or mapping) at line 1, column 5",
