@@ -151,8 +151,8 @@ def test_v1_data_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert "kube-system/DaemonSet/kindnet (no request with this identity in the features)" in err
     assert "shop/Deployment/idle (its label rows have no energy: every step NaN)" in err
     assert "dev/Pod/debug-shell (no label rows)" in err
-    assert main(["train", "--train", str(rows), "--original", "--neighbors", "1", "--splits", "3", "--encoder", str(enc),
-                 "--out", str(model)]) == 0
+    assert main(["train", "--train", str(rows), "--original", "--neighbors", "1", "--splits", "3",
+                 "--encoder", str(enc), "--out", str(model)]) == 0
     capsys.readouterr()
     assert main(["predict", str(V1_REQUESTS), "--encoder", str(enc), "--model", str(model)]) == 0
     preds = {p["workload_name"]: p for p in map(json.loads, capsys.readouterr().out.splitlines())}

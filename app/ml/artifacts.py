@@ -62,10 +62,13 @@ _ZIP_MAGIC = b"PK\x03\x04"
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 _ENCODER_PARAMS = {"text_dim": int, "numeric_weight": float, "categorical_weight": float, "text_weight": float,
-                   "sbert": bool, "sbert_model_path": str | None, "sbert_weight": float}
+                   "sbert": bool, "sbert_model_path": str | None, "sbert_weight": float, "software_dim": int,
+                   "software_weight": float}
 _ENCODER_STATE = {"num_mean_", "num_scale_", "categories_", "cat_index_", "cat_offsets_", "n_categorical_",
-                  "sbert_model_path_", "sbert_dim_", "n_features_out_", "feature_names_", "_embedder"}
-"""Every attribute a fitted encoder may hold beyond its parameters (`_embedder` is reloaded, never saved)."""
+                  "sbert_model_path_", "sbert_dim_", "n_features_out_", "feature_names_", "_embedder",
+                  "_embedding_cache"}
+"""Every attribute a fitted encoder may hold beyond its parameters (`_embedder` is reloaded and
+`_embedding_cache` rebuilt, never saved)."""
 
 _KNN_PARAMS = {"n_neighbors": int, "weights": str, "metric": str, "log_target": bool}
 _ESTIMATORS: dict[str, tuple[type[KNNEnergyRegressor], dict[str, Any]]] = {
@@ -298,6 +301,8 @@ def read_encoder(path: str | Path) -> tuple[WorkloadEncoder, str, int]:
     params = {k: art.value(given[k], f"params.{k}", kind) for k, kind in _ENCODER_PARAMS.items()}
     if params["text_dim"] < 1:
         raise art.error("params.text_dim", f"must be ≥ 1, got {params['text_dim']}")
+    if params["software_dim"] < 0:
+        raise art.error("params.software_dim", f"must be ≥ 0, got {params['software_dim']}")
     cats = art.section(meta["categories"], "categories", CATEGORICAL)
     for field in CATEGORICAL:
         if len(set(art.strings(cats[field], f"categories.{field}"))) != len(cats[field]):

@@ -4,9 +4,14 @@ Three blocks, each scaled so no block dominates the distances the KNN uses:
   * numeric: log-scaled effective resources with "was it set" indicators (many real manifests set
     no CPU request at all: absence is information, not zero cost), replicas and counts;
   * categorical: one-hot kind, QoS class, instance type, runtime class (unknown values → all zeros);
-  * text: image registry/repository/name/tag, command and args tokens, label keys and values,
-    hashed into a fixed number of buckets (no dependency, no vocabulary to store), and optionally
-    SBERT sentence embeddings of the same text from a local model directory.
+  * text: image repository/name, the tag's application-variant words (`2.1.3-frontend` → frontend;
+    versions, base images and digests say nothing about power), command and args tokens, label keys
+    and values except chart boilerplate (`app.workloads.software.BOILERPLATE_LABELS`), hashed into a
+    fixed number of buckets (no dependency, no vocabulary to store);
+  * software: what runs (`app.workloads.software.identify`: software, family, category), hashed into
+    its own small block, so redis finds valkey and a chart's labels cannot outvote it;
+  * optionally SBERT sentence embeddings of the spec's text (no workload name, no versions) from a
+    local model directory, cached by text.
 
 The per-request path is plain Python + one small numpy array, because the API encodes one spec per
 request and a DataFrame or a generic vectoriser call costs more than the whole prediction.
@@ -27,6 +32,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from app.core.errors import PodPowerError
 from app.core.schema import InferenceRequest
+from app.workloads.software import BOILERPLATE_LABELS, identify, parse_image
 
 CATEGORICAL = ("workload_kind", "qos_class", "node_type", "runtime_class")
 NUMERIC = (
@@ -36,6 +42,9 @@ NUMERIC = (
     "log_parallelism", "log_completions", "volumes",
 )
 _TOKEN = re.compile(r"[a-z][a-z0-9]{1,30}")
+EMBEDDING_CACHE = 8192
+"""Sentence embeddings kept per encoder, by text: a spec's text leaves out names and versions, so a
+cluster's distinct specs share far fewer texts than specs."""
 
 
 def split_image(image: str) -> tuple[str, str]:
@@ -55,20 +64,20 @@ def repository_tokens(ref: str) -> list[str]:
     parts = ref.split("/")
     name = parts[-1]
     out = [f"img:{name}", f"img:{name}"]
-    if len(parts) > 1 and "." in parts[0]:
-        out.append(f"reg:{parts[0]}")
-        parts = parts[1:]
+    if len(parts) > 1 and ("." in parts[0] or ":" in parts[0] or parts[0] == "localhost"):
+        parts = parts[1:]  # the registry says where an image is kept, not what it does
     out += [f"org:{p}" for p in parts[:-1]]
     out += [f"imgtok:{t}" for t in _TOKEN.findall(name)]
     return out
 
 
 def tag_tokens(tag: str) -> list[str]:
-    """Words of a tag (`1.2-alpine` → `tag:alpine`); version numbers (`v2`) are left out.
+    """The tag's words that name a variant of the application (`2.1.3-frontend` → `tag:frontend`).
 
-    A token starts with a letter and has two characters or more, so a version is `v` then a digit.
+    Versions, dates, hashes, base images and architectures are left out
+    (`app.workloads.software.ImageRef.tag_words`): a new release must encode the same.
     """
-    return ["tag:" + t for t in _TOKEN.findall(tag) if t[0] != "v" or not t[1].isdigit()]
+    return ["tag:" + w for w in parse_image(f"x:{tag}").tag_words()] if tag else []
 
 
 def image_tokens(image: str) -> list[str]:
@@ -101,9 +110,16 @@ def request_tokens(req: InferenceRequest) -> list[str]:
     for c in req.containers:
         out += container_tokens(c.image, (*c.command, *c.args))
     for key, value in req.labels.items():
-        out += label_tokens(key, value)
+        if key not in BOILERPLATE_LABELS:
+            out += label_tokens(key, value)
     out += [f"vol:{v.lower()}" for v in req.volume_types]
     return out
+
+
+def software_tokens(req: InferenceRequest) -> list[str]:
+    """Tokens of what the workload runs (`app.workloads.software.identify`), for the software block."""
+    return identify([c.image for c in req.containers], [(*c.command, *c.args) for c in req.containers],
+                    req.labels).tokens()
 
 
 Buckets = tuple[tuple[int, float], ...]
@@ -174,21 +190,36 @@ def request_buckets(req: InferenceRequest, dim: int) -> dict[int, float]:
 
 
 @functools.lru_cache(maxsize=8192)
+def _software_buckets(tokens: tuple[str, ...], dim: int) -> Buckets:
+    return _buckets(list(tokens), dim)
+
+
+@functools.lru_cache(maxsize=8192)
 def _label_set_buckets(labels: tuple[tuple[str, str], ...], dim: int) -> Buckets:
     counts: dict[int, float] = {}
     for key, value in labels:
+        if key in BOILERPLATE_LABELS:
+            continue
         for slot, n in _label_buckets(key, value, dim):
             counts[slot] = counts.get(slot, 0.0) + n
     return tuple(counts.items())
 
 
 def request_text(req: InferenceRequest) -> str:
-    """A sentence-like rendering of the spec for SBERT."""
+    """A sentence-like rendering of what the spec runs, for sentence embeddings.
+
+    No workload name, namespace, registry, version or chart boilerplate: they do not change what
+    runs, and leaving them out keeps predictions still when they change (and the embedding cache hit).
+    """
+    ident = identify([c.image for c in req.containers], [(*c.command, *c.args) for c in req.containers], req.labels)
     parts = []
     for c in req.containers:
-        parts.append(f"container {c.name} image {c.image} {' '.join(c.command)} {' '.join(c.args)}".strip())
-    labels = " ".join(f"{k}={v}" for k, v in sorted(req.labels.items()))
-    return f"{req.workload_kind} {req.workload_name}. " + ". ".join(parts) + (f". labels {labels}" if labels else "")
+        ref = parse_image(c.image)
+        variant = " ".join(ref.tag_words())
+        parts.append(f"container {ref.path} {variant} {' '.join(c.command)} {' '.join(c.args)}".strip())
+    labels = " ".join(f"{k}={v}" for k, v in sorted(req.labels.items()) if k not in BOILERPLATE_LABELS)
+    runs = f"{ident.software} ({ident.category or 'service'})"
+    return f"{req.workload_kind} running {runs}. " + ". ".join(parts) + (f". labels {labels}" if labels else "")
 
 
 def numeric_row(req: InferenceRequest) -> list[float]:
@@ -267,8 +298,12 @@ class WorkloadEncoder(TransformerMixin, BaseEstimator):
         sbert: bool = False,
         sbert_model_path: str | None = None,
         sbert_weight: float = 1.5,
+        software_dim: int = 32,
+        software_weight: float = 1.5,
     ) -> None:
         self.text_dim = text_dim
+        self.software_dim = software_dim
+        self.software_weight = software_weight
         self.numeric_weight = numeric_weight
         self.categorical_weight = categorical_weight
         self.text_weight = text_weight
@@ -310,7 +345,7 @@ class WorkloadEncoder(TransformerMixin, BaseEstimator):
         if sbert_model_path is not None:
             self.sbert_model_path_ = sbert_model_path
         self.sbert_dim_ = sbert_dim
-        self.n_features_out_ = len(NUMERIC) + self.n_categorical_ + self.text_dim + self.sbert_dim_
+        self.n_features_out_ = len(NUMERIC) + self.n_categorical_ + self.text_dim + self.software_dim + self.sbert_dim_
         self.feature_names_ = self._feature_names()
         return self
 
@@ -319,6 +354,7 @@ class WorkloadEncoder(TransformerMixin, BaseEstimator):
         for field in CATEGORICAL:
             names += [f"cat__{field}={v}" for v in self.categories_[field]]
         names += [f"txt__h{i}" for i in range(self.text_dim)]
+        names += [f"sw__h{i}" for i in range(self.software_dim)]
         names += [f"sbert__{i}" for i in range(self.sbert_dim_)]
         return names
 
@@ -365,6 +401,28 @@ class WorkloadEncoder(TransformerMixin, BaseEstimator):
         scale = self.text_weight / math.sqrt(squares)
         return [(slot, c * scale) for slot, c in counts.items()]
 
+    def _software_values(self, req: InferenceRequest) -> list[tuple[int, float]]:
+        """The software block: hashed identity tokens, L2-normalised and scaled by `software_weight`."""
+        counts = _software_buckets(tuple(software_tokens(req)), self.software_dim)
+        squares = 0.0
+        for _, c in counts:
+            squares += c * c
+        if squares == 0:
+            return []
+        scale = self.software_weight / math.sqrt(squares)
+        return [(slot, c * scale) for slot, c in counts]
+
+    def _embeddings(self, texts: list[str]) -> np.ndarray:
+        """Sentence embeddings by text, each distinct text embedded once (bounded cache, `EMBEDDING_CACHE`)."""
+        cache = self.__dict__.setdefault("_embedding_cache", {})
+        missing = list(dict.fromkeys(t for t in texts if t not in cache))
+        if missing:
+            for text, row in zip(missing, self._embedder_or_load().encode(missing), strict=True):
+                if len(cache) >= EMBEDDING_CACHE:
+                    cache.pop(next(iter(cache)))
+                cache[text] = row
+        return np.stack([cache[t] for t in texts]) if texts else np.zeros((0, self.sbert_dim_))
+
     def encode(self, X: Sequence[InferenceRequest]) -> np.ndarray:
         """`transform` without scikit-learn's set_output wrapper (a per-call cost the predictor skips)."""
         self._check_fitted()
@@ -375,14 +433,17 @@ class WorkloadEncoder(TransformerMixin, BaseEstimator):
         out[:, :nn] = (raw - self.num_mean_) / self.num_scale_ * (self.numeric_weight / math.sqrt(nn))
         cat_w = self.categorical_weight / math.sqrt(len(CATEGORICAL))
         text_start = nn + self.n_categorical_
+        sw_start = text_start + self.text_dim
         for i, req in enumerate(X):
             for slot in self._categorical_slots(req):
                 out[i, nn + slot] = cat_w
             for slot, value in self._text_values(req):
                 out[i, text_start + slot] = value
+            for slot, value in self._software_values(req):
+                out[i, sw_start + slot] = value
         if self.sbert_dim_:
-            emb = self._embedder_or_load().encode([request_text(r) for r in X])
-            out[:, text_start + self.text_dim :] = emb * self.sbert_weight
+            emb = self._embeddings([request_text(r) for r in X])
+            out[:, sw_start + self.software_dim :] = emb * self.sbert_weight
         return out
 
     def encode_one(self, req: InferenceRequest) -> np.ndarray:
@@ -404,7 +465,10 @@ class WorkloadEncoder(TransformerMixin, BaseEstimator):
         text_start = nn + self.n_categorical_
         for slot, value in self._text_values(req):
             out[text_start + slot] = value
+        sw_start = text_start + self.text_dim
+        for slot, value in self._software_values(req):
+            out[sw_start + slot] = value
         if self.sbert_dim_:
-            emb = self._embedder_or_load().encode([request_text(req)])[0]
-            out[text_start + self.text_dim :] = emb * self.sbert_weight
+            emb = self._embeddings([request_text(req)])[0]
+            out[sw_start + self.software_dim :] = emb * self.sbert_weight
         return out

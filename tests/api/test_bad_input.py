@@ -210,6 +210,14 @@ def test_deep_nesting_is_rejected(client: TestClient) -> None:
     assert detail.startswith("body: document 1: ") and "deeper" in detail
 
 
+def test_control_character_after_an_alias_is_422(client: TestClient) -> None:
+    """`*` sent the body down a different loader whose reader error escaped as a 500 (issue #15)."""
+    status, detail = post_yaml(client, "*\x01")
+    assert status == 422
+    assert detail == ("body: document 1: invalid YAML: control characters are not allowed (character #x0001) "
+                      "at line 1, column 2")
+
+
 def test_body_over_the_limit_is_413(tiny_artifacts: tuple[Path, Path]) -> None:
     app = create_app(settings_for(tiny_artifacts, max_body_bytes=2000), background=False)
     with TestClient(app) as small:

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from app.core.kinds import WORKLOAD_KINDS
+from bench.fuzz_yaml import KILLERS
 from tests.conftest import EXAMPLES, REPO, free_port
 
 pytestmark = pytest.mark.server
@@ -95,6 +96,17 @@ def test_example_request_json(server: str) -> None:
     assert r.status_code == 200, r.text
     assert (r.json()["workload_name"], r.json()["replicas"]) == ("checkout", 2)
     assert r.json()["pred_energy_step_j"] == pytest.approx(60 * r.json()["pred_avg_power_w"])
+
+
+@pytest.mark.parametrize("name", sorted(KILLERS))
+def test_yaml_killer_is_a_4xx_and_the_server_lives(server: str, name: str) -> None:
+    """Bodies that overflowed libyaml's recursive composer (a SIGSEGV of the whole server) before the
+    event-level guard of app/workloads/yamlload.py; bodies over 32 KiB are parsed in a worker thread."""
+    for path in ("/infer/from-yaml", "/predict/from-yaml"):
+        r = httpx.post(f"{server}{path}", content=KILLERS[name], headers={"Content-Type": "text/plain"}, timeout=30)
+        assert r.status_code in (413, 422), (path, r.status_code, r.text[:300])
+        assert r.json()["detail"].startswith("body: document 1: ") and " at line " in r.json()["detail"]
+        assert httpx.get(f"{server}/healthz", timeout=5).status_code == 200
 
 
 def _raw_request(port: int, head: bytes, body_chunks: list[bytes]) -> bytes:
