@@ -95,14 +95,17 @@ def test_image_split_and_tag_words_match_their_regex_definitions(image: str) -> 
     m = re.fullmatch(r"(.*):([^:/]*)", ref)
     expected = (m.group(1), m.group(2)) if m else (ref, "")
     assert split_image(image) == expected
-    words = re.findall(r"[a-z][a-z0-9]{1,30}", expected[1])
-    assert tag_tokens(expected[1]) == [f"tag:{w}" for w in words if not re.match(r"^v?\d", w)]
+    # tag words: letters only, 3+ long, not a base image, architecture or release channel
+    noise = {"alpine", "ubuntu", "slim", "beta", "latest"}
+    words = [w for w in re.findall(r"[a-z][a-z]+", expected[1]) if len(w) > 2 and w not in noise]
+    assert tag_tokens(expected[1]) == [f"tag:{w}" for w in words]
 
 
 def test_image_tokens() -> None:
     toks = image_tokens("ghcr.io/open-telemetry/demo:2.1.3-cart@sha256:abc")
     assert toks.count("img:demo") == 2
-    assert "reg:ghcr.io" in toks and "org:open-telemetry" in toks and "tag:cart" in toks
+    assert not any(t.startswith("reg:") for t in toks)  # where an image is kept says nothing of what it does
+    assert "org:open-telemetry" in toks and "tag:cart" in toks
     assert not any(t.startswith("tag:2") for t in toks)
 
 

@@ -189,6 +189,33 @@ class Neighbor(BaseModel):
     measured_avg_power_w: float = Field(description="Measured average power per pod, W.")
 
 
+class ExplainedNeighbor(Neighbor):
+    """A neighbour the prediction used, with what it contributed (see `Explanation`)."""
+
+    scale: float = Field(description="Factor applied to its measured power: the ratio of the physics priors "
+                                     "(query / neighbour) raised to the model's offset scale; 1 when either prior "
+                                     "is uninformative.")
+    scaled_power_w: float = Field(description="measured_avg_power_w × scale, W (measured floored at 1 µW).")
+    weight: float = Field(description="Its share of the average, 0-1 (1/distance, or equal, normalised).")
+
+
+class Explanation(BaseModel):
+    """How `pred_avg_power_w` follows from the neighbours, so a person can recompute it:
+
+    `knn_power_w = exp(Σ weight × ln scaled_power_w)` over `neighbors`;
+    `pred_avg_power_w = min(exp((1 − prior_weight) × ln knn_power_w + prior_weight × ln prior_power_w),
+    physical_max_w)`.
+    """
+
+    neighbors: list[ExplainedNeighbor]
+    knn_power_w: float = Field(description="Weighted geometric mean of the neighbours' scaled power, W.")
+    prior_power_w: float = Field(description="Physics prior from the requests alone (app.ml.physics), W.")
+    prior_weight: float = Field(description="Weight of the prior in the blend, 0-1: 0 up to the typical "
+                                            "nearest-neighbour distance of the training set, then 1 − "
+                                            "typical/distance.")
+    physical_max_w: float = Field(description="The most the pod's resources can draw, W: the cap.")
+
+
 class Prediction(BaseModel):
     """Predicted power and energy of one workload."""
 
@@ -210,9 +237,16 @@ class Prediction(BaseModel):
     pred_energy_j: float | None = Field(default=None, description="Energy of all replicas over the horizon, J.")
     pred_energy_kwh: float | None = Field(default=None, description="Energy of all replicas over the horizon, kWh.")
     pred_co2_g: float | None = Field(default=None, description="Emissions over the horizon, grams CO2e.")
-    out_of_distribution: bool | None = None
-    prior_weight: float | None = Field(default=None, description="Weight of the physics prior in the blend, 0-1.")
+    out_of_distribution: bool | None = Field(default=None, description=(
+        "True when the spec is implausible (`ood_reasons`) or far from every measured workload (its nearest "
+        "training workload more than twice the training set's typical nearest-neighbour distance away, "
+        "`prior_weight` > 0.5). Treat the number as a physics estimate, not a measurement-backed one."))
+    ood_reasons: list[str] | None = Field(default=None, description="Why the spec is no ordinary one, when it is not.")
+    prior_weight: float | None = Field(default=None, description=(
+        "Weight of the physics prior in the blend, 0-1: 0 while the nearest training workload is within the "
+        "typical distance, rising towards 1 far away."))
     neighbors: list[Neighbor] | None = None
+    explanation: Explanation | None = Field(default=None, description="With `explain`: how the number follows.")
 
 
 class MultiPrediction(BaseModel):

@@ -40,8 +40,29 @@ W_PER_GB = 0.392
 W_PER_GPU = 100.0
 DEFAULT_CPU_MCPU = 100.0
 DEFAULT_MEM_MIB = 256.0
-MIN_POWER_W = 1e-3
-"""Floor for logs of measured or predicted power (a pod never draws exactly 0 W)."""
+MIN_POWER_W = 1e-6
+"""Floor for logs of measured or predicted power (a pod never draws exactly 0 W; idle pods measure mW)."""
+NODE_MAX_VCPUS = 192
+"""vCPUs of the largest ordinary node: the CPU a pod without a CPU request or limit could use."""
+NODE_MAX_MEM_GB = 1536.0
+"""Memory of the largest ordinary node (GB): what a pod without a memory request or limit could touch."""
+MAX_W_PER_GPU = 700.0
+"""The most one GPU draws: the NVIDIA H100 SXM's board power (TDP)."""
+
+
+def physical_max_w(request: InferenceRequest) -> float:
+    """The most a pod with these resources can draw (W): the cap on every prediction.
+
+    CPU: the effective CPU limit, else the request, else a whole node, at CCF's maximum W per vCPU;
+    memory: the limit, else the request, else a whole node, at CCF's W per GB; GPUs at `MAX_W_PER_GPU`.
+    A request is used when there is no limit because the scheduler places the pod by it (a pod uses
+    more only by bursting into idle capacity, which Kepler attributes to it, hence the node cap).
+    """
+    cpu_mcpu = _first(request.effective_lim_cpu_mcpu, request.effective_req_cpu_mcpu, NODE_MAX_VCPUS * 1000.0)
+    mem_mib = _first(request.effective_lim_mem_mib, request.effective_req_mem_mib, NODE_MAX_MEM_GB * 1e9 / 2**20)
+    vcpus = min(cpu_mcpu / 1000.0, NODE_MAX_VCPUS)
+    mem_gb = min(mem_mib * 2**20 / 1e9, NODE_MAX_MEM_GB)
+    return vcpus * CPU_MAX_W + mem_gb * W_PER_GB + request.gpu_count * MAX_W_PER_GPU
 
 
 def physics_power_w(request: InferenceRequest) -> float:

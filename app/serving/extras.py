@@ -16,11 +16,14 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from app.core.kinds import BATCH_KINDS
-from app.core.schema import InferenceRequest, Neighbor
+from app.core.schema import ExplainedNeighbor, Explanation, InferenceRequest, Neighbor
 from app.ml.conformal import LogInterval
-from app.ml.physics import MIN_POWER_W, informative, log_power, physics_power_w
+from app.ml.physics import MIN_POWER_W, informative, log_power, physical_max_w, physics_power_w
 from app.ml.tuning import blend_prior, prior_weight
 
+OOD_PRIOR_WEIGHT = 0.5
+"""`out_of_distribution` by distance: the prior weighs more than the neighbours (nearest training workload
+beyond twice the typical distance). Calibrated on `tests/data/corpus`: ordinary manifests stay below it."""
 EXPLAIN_NEIGHBORS = 5
 """Training workloads listed by `explain=True` (at least the model's own k)."""
 
@@ -80,13 +83,15 @@ class ServingExtras:
             pred = model.predict_unchecked(X)
         pred = np.maximum(pred * to_watts, 0.0)
         weight = prior_weight(dist[:, 0], self.ood_distance)
-        power = blend_prior(pred, prior, weight)
+        cap = np.array([physical_max_w(r) for r in requests])
+        power = np.minimum(blend_prior(pred, prior, weight), cap)
         low, high = self.interval.bounds(power)
+        high = np.minimum(high, cap)
         out = []
         for i in range(len(requests)):
             near = idx[i].tolist()
-            out.append(Served(float(power[i]), float(low[i]), float(high[i]), bool(weight[i] > 0), float(weight[i]),
-                              dist[i].tolist(), near, *self.usage(near[:k])))
+            out.append(Served(float(power[i]), float(low[i]), float(high[i]), bool(weight[i] > OOD_PRIOR_WEIGHT),
+                              float(weight[i]), dist[i].tolist(), near, *self.usage(near[:k], requests[i])))
         return out
 
     def query_one(self, model: Any, x: np.ndarray, request: InferenceRequest, to_watts: float) -> Served:
@@ -136,10 +141,11 @@ class ServingExtras:
             weight = (1.0 if nearest > 0 else 0.0) if typical == 0 else 0.0
         else:
             weight = 1.0 - typical / nearest if nearest > typical else 0.0
-        power = math.exp((1.0 - weight) * math.log(max(pred, MIN_POWER_W))
-                         + weight * math.log(max(prior, MIN_POWER_W)))
-        low, high = power * math.exp(self.interval.q_low), power * math.exp(self.interval.q_high)
-        return Served(power, low, high, weight > 0, weight, dist, idx, *self.usage(near))
+        cap = physical_max_w(request)
+        power = min(math.exp((1.0 - weight) * math.log(max(pred, MIN_POWER_W))
+                             + weight * math.log(max(prior, MIN_POWER_W))), cap)
+        low, high = power * math.exp(self.interval.q_low), min(power * math.exp(self.interval.q_high), cap)
+        return Served(power, low, high, weight > OOD_PRIOR_WEIGHT, weight, dist, idx, *self.usage(near, request))
 
     def neighbors(self, dist: Sequence[float], idx: Sequence[int]) -> list[Neighbor]:
         t = self.table
@@ -148,15 +154,52 @@ class ServingExtras:
                          measured_avg_power_w=float(t["measured_avg_power_w"][j]))
                 for d, j in zip(dist, idx, strict=True)]
 
-    def usage(self, near: Sequence[int]) -> tuple[float | None, float | None]:
+    def usage(self, near: Sequence[int], request: InferenceRequest) -> tuple[float | None, float | None]:
         """Predicted CPU cores and memory bytes per pod: the mean measured usage of the nearest workloads
-        (the model's k).
+        (the model's k), never above the pod's own limits (a container cannot use more).
 
         This is a k-NN regressor fitted on the usage labels, sharing the power model's neighbour
         search; absent when the training labels had no usage columns.
         """
         table = self.table
-        return _finite_mean(table.get("cpu_cores_used"), near), _finite_mean(table.get("mem_bytes_used"), near)
+        cpu = _finite_mean(table.get("cpu_cores_used"), near)
+        mem = _finite_mean(table.get("mem_bytes_used"), near)
+        if cpu is not None and request.effective_lim_cpu_mcpu is not None:
+            cpu = min(cpu, request.effective_lim_cpu_mcpu / 1000.0)
+        if mem is not None and request.effective_lim_mem_mib is not None:
+            mem = min(mem, request.effective_lim_mem_mib * 2.0**20)
+        return cpu, mem
+
+    def explain(self, model: Any, served: Served, request: InferenceRequest, to_watts: float) -> Explanation:
+        """How `served.power_w` follows from its neighbours (the formula in `Explanation`'s docstring).
+
+        Recomputed here from the same fitted arrays, off the hot path: explanations are asked for rarely.
+        """
+        k = int(model.n_neighbors_)
+        near, dist = served.neighbor_idx[:k], served.neighbor_dist[:k]
+        prior = physics_power_w(request)
+        offset = math.log(max(prior, MIN_POWER_W)) if informative(request) else math.nan
+        scale_exp = float(getattr(model, "offset_scale", 0.0))
+        if model.weights != "distance":
+            raw = [1.0] * len(near)
+        elif 0.0 in dist:
+            raw = [1.0 if d == 0.0 else 0.0 for d in dist]
+        else:
+            raw = [1.0 / d for d in dist]
+        total = sum(raw)
+        t = self.table
+        neighbors = []
+        for j, d, w in zip(near, dist, raw, strict=True):
+            shift = offset - self.offsets[j] if self.offsets else math.nan
+            scale = math.exp(scale_exp * shift) if math.isfinite(shift) else 1.0
+            measured = math.exp(self.targets[j]) * to_watts
+            neighbors.append(ExplainedNeighbor(
+                namespace=t["namespace"][j], workload_kind=t["workload_kind"][j], workload_name=t["workload_name"][j],
+                distance=float(d), measured_avg_power_w=float(t["measured_avg_power_w"][j]), scale=scale,
+                scaled_power_w=measured * scale, weight=w / total))
+        knn = math.exp(sum(n.weight * math.log(n.scaled_power_w) for n in neighbors))
+        return Explanation(neighbors=neighbors, knn_power_w=knn, prior_power_w=prior,
+                           prior_weight=served.prior_weight, physical_max_w=physical_max_w(request))
 
     def run_duration_s(self, model: Any, vector: np.ndarray, idx: Sequence[int]) -> float | None:
         """Median mean-pod duration of the nearest measured Jobs/CronJobs (the listed neighbours first)."""

@@ -32,6 +32,7 @@ from app.ml.features import WorkloadEncoder
 from app.ml.model import KNNEnergyRegressor
 from app.serving.extras import Served, ServingExtras
 from app.workloads.convert import complete_request
+from app.workloads.plausibility import implausible
 
 """Targets the model can be trained on, with the factor that turns the target into watts."""
 
@@ -238,6 +239,7 @@ class Predictor:
         served = cached.served
         if explain and served is not None:
             pred.neighbors = serving.neighbors(served.neighbor_dist, served.neighbor_idx)
+            pred.explanation = serving.explain(self.model, served, req, self._to_watts)
         if hours is not None:
             duration = None
             if req.workload_kind in BATCH_KINDS and served is not None:
@@ -265,7 +267,10 @@ class Predictor:
             fields["pred_avg_power_w_low"] = served.low_w
             fields["pred_avg_power_w_high"] = served.high_w
             fields["interval_level"] = self._serving.interval.level  # type: ignore[union-attr]
-            fields["out_of_distribution"] = served.out_of_distribution
+            reasons = implausible(req)
+            fields["out_of_distribution"] = served.out_of_distribution or bool(reasons)
+            if reasons:
+                fields["ood_reasons"] = reasons
             fields["prior_weight"] = served.prior_weight
             if served.cpu_cores is not None:
                 fields["pred_cpu_cores"] = served.cpu_cores
