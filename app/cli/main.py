@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "app.cli.commands.energy_labels",
     "app.cli.commands.evaluate",
     "app.cli.commands.history",
+    "app.cli.commands.diff",
 )
 
 
