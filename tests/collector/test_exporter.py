@@ -91,8 +91,8 @@ def test_exporter_publishes_follows_and_forgets(api: FakeApiServer, tmp_path: Pa
                                 rel_tol=1e-12)
             assert m["podpower_predicted_out_of_distribution"][key] == float(p.out_of_distribution)
         (info_labels,) = m["podpower_model_info"]
-        assert dict(info_labels) == {"model_version": predictor.model_version,
-                                     "interval_level": f"{p.interval_level:g}"}
+        assert dict(info_labels) == {"model_version": predictor.model_version}
+        assert m["podpower_predicted_interval_level"][()] == p.interval_level
         assert m["podpower_exporter_workloads"][()] == 3
 
         # a template change (more CPU, 5 replicas) is published; a deletion removes the series

@@ -11,7 +11,8 @@ name it):
 * `podpower_predicted_watts_per_pod` (and `_low` / `_high`) — one pod;
 * `podpower_predicted_replicas` — pods the prediction counts (a DaemonSet: its desired node count);
 * `podpower_predicted_out_of_distribution` — 1 when the spec is far from every training workload;
-* `podpower_model_info{model_version, interval_level}` 1 — which model answered;
+* `podpower_model_info{model_version}` 1 — which model answered (the API's /metrics has the same
+  series); `podpower_predicted_interval_level` — the intervals' nominal coverage, 0–1;
 * `podpower_exporter_workloads`, `podpower_exporter_prediction_errors_total`.
 
 The predictor is passed in as a function (this adapter does not import the serving layer: the CLI
@@ -100,11 +101,14 @@ class PredictionExporter:
                 if value is not None:
                     family.add_metric([p.namespace, p.workload_kind, p.workload_name], float(value))
             yield family
-        info = InfoMetricFamily("podpower_model", "The model that made the predictions.",
-                                labels=("model_version", "interval_level"))
-        for version, level in sorted({(p.model_version, p.interval_level) for p in preds}, key=str):
-            info.add_metric([version, "" if level is None else f"{level:g}"], {})
+        info = InfoMetricFamily("podpower_model", "The model that made the predictions.", labels=("model_version",))
+        for version in sorted({p.model_version for p in preds}):
+            info.add_metric([version], {})
         yield info
+        levels = {p.interval_level for p in preds if p.interval_level is not None}
+        if levels:
+            yield GaugeMetricFamily("podpower_predicted_interval_level", "Nominal coverage of the predicted "
+                                    "intervals, 0-1.", value=max(levels))
         yield GaugeMetricFamily("podpower_exporter_workloads", "Workloads with a published prediction.",
                                 value=len(preds))
         yield CounterMetricFamily("podpower_exporter_prediction_errors", "Workloads the model could not predict.",
