@@ -158,3 +158,23 @@ def test_entry_point_exit_codes() -> None:
                            "--format", "markdown", "--fail-above-percent", "1"], cwd=REPO, capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 1 and proc.stdout.startswith("### Power diff") and "gate failed" in proc.stderr
+
+
+def test_interval_of_a_shared_per_pod_prediction_moves_together() -> None:
+    """Same per-pod prediction on both sides (only the pod count differs): Δ bounds = Δpods × per-pod bounds,
+    not the conservative difference of two independent intervals."""
+    from app.core.schema import Prediction
+    from app.pipelines.diff import _delta
+
+    def pred(replicas: int) -> Prediction:
+        return Prediction(namespace="ops", workload_kind="DaemonSet", workload_name="agent", spec_hash="h",
+                          replicas=replicas, pred_avg_power_w=2.0, pred_energy_step_j=120.0,
+                          pred_power_w_total=2.0 * replicas, model_version="m", pred_avg_power_w_low=1.0,
+                          pred_avg_power_w_high=5.0, pred_power_w_per_pod=2.0,
+                          pred_power_w_all_replicas=2.0 * replicas, pred_power_w_all_replicas_low=1.0 * replicas,
+                          pred_power_w_all_replicas_high=5.0 * replicas)
+
+    shared = _delta(pred(3), pred(5), "w", correlated=True)
+    assert (shared.value, shared.low, shared.high) == (4.0, 2.0, 10.0)
+    apart = _delta(pred(3), pred(5), "w", correlated=False)
+    assert (apart.value, apart.low, apart.high) == (4.0, 5.0 - 15.0, 25.0 - 3.0)
