@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "app.cli.commands.evaluate",
     "app.cli.commands.history",
     "app.cli.commands.artifacts",
+    "app.cli.commands.diff",
 )
 
 

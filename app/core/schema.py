@@ -31,6 +31,7 @@ POWER_TARGETS: dict[str, float] = {"avg_power_w": 1.0, "energy_step_j": 1.0 / ST
 
 WorkloadKind = Literal[WORKLOAD_KINDS]  # type: ignore[valid-type]  # the enum of app.core.kinds' table
 QosClass = Literal["Guaranteed", "Burstable", "BestEffort"]
+HoursBasis = Literal["horizon", "per-run", "schedule"]
 
 _NonNeg = Field(default=None, ge=0)
 
@@ -247,6 +248,31 @@ class Prediction(BaseModel):
         "typical distance, rising towards 1 far away."))
     neighbors: list[Neighbor] | None = None
     explanation: Explanation | None = Field(default=None, description="With `explain`: how the number follows.")
+    # Added in 0.x (issue #18): the same quantities named for who they cover, so a per-pod watt is never
+    # read as the workload's. The older names above stay (same values) for existing clients.
+    pred_power_w_per_pod: float | None = Field(default=None, description="Average power per pod, W "
+                                               "(= pred_avg_power_w).")
+    pred_power_w_all_replicas: float | None = Field(default=None, description="Average power of all replicas, W "
+                                                    "(= pred_power_w_total = replicas × per pod).")
+    pred_power_w_all_replicas_low: float | None = Field(default=None, description="Lower bound, W, all replicas.")
+    pred_power_w_all_replicas_high: float | None = Field(default=None, description="Upper bound, W, all replicas.")
+    hours_requested: float | None = Field(default=None, description="The horizon asked for (`hours`), hours.")
+    hours_basis: HoursBasis | None = Field(
+        default=None, description="What `hours` (the hours the energy covers) means: `horizon` = all replicas run "
+        "the whole requested horizon; `per-run` = one run of a Job (its measured duration, whatever was asked); "
+        "`schedule` = a CronJob's runs from its schedule over the requested horizon.")
+    grid_gco2_per_kwh: float | None = Field(default=None, description="Grid carbon intensity used for the CO2 "
+                                            "fields, gCO2e/kWh.")
+    pred_energy_j_all_replicas: float | None = Field(default=None, description="Energy of all replicas over "
+                                                     "`hours`, J (= pred_energy_j).")
+    pred_energy_kwh_all_replicas: float | None = Field(default=None, description="Energy of all replicas over "
+                                                       "`hours`, kWh (= pred_energy_kwh).")
+    pred_energy_kwh_all_replicas_low: float | None = Field(default=None, description="Lower bound, kWh.")
+    pred_energy_kwh_all_replicas_high: float | None = Field(default=None, description="Upper bound, kWh.")
+    pred_co2_g_all_replicas: float | None = Field(default=None, description="Emissions of all replicas over "
+                                                  "`hours`, g CO2e (= pred_co2_g).")
+    pred_co2_g_all_replicas_low: float | None = Field(default=None, description="Lower bound, g CO2e.")
+    pred_co2_g_all_replicas_high: float | None = Field(default=None, description="Upper bound, g CO2e.")
 
 
 class MultiPrediction(BaseModel):

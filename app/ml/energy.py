@@ -94,6 +94,8 @@ class Horizon:
     energy_j: float
     energy_kwh: float
     co2_g: float | None
+    basis: str = "horizon"
+    """`horizon` (every replica runs `hours`), `per-run` (one Job run) or `schedule` (a CronJob's runs)."""
 
 
 def job_pods(req: InferenceRequest) -> int:
@@ -125,17 +127,17 @@ def horizon_energy(
     if batch:
         run_j = job_pods(req) * power_w * float(run_duration_s)  # type: ignore[arg-type]
         if req.workload_kind == "Job":
-            joules, covered = run_j, float(run_duration_s) / 3600.0  # type: ignore[arg-type]
+            joules, covered, basis = run_j, float(run_duration_s) / 3600.0, "per-run"  # type: ignore[arg-type]
         else:
             try:
                 per_day = runs_per_day(req.schedule or "")
             except (ValueError, KeyError) as exc:
                 raise InputError(f"cannot read the CronJob schedule {req.schedule!r}: {exc}", source=source,
                                  what=f"CronJob {req.namespace}/{req.workload_name}", field="schedule") from None
-            joules, covered = run_j * per_day * hours / 24.0, hours
+            joules, covered, basis = run_j * per_day * hours / 24.0, hours, "schedule"
     else:
-        joules, covered = req.replicas * power_w * hours * 3600.0, hours
+        joules, covered, basis = req.replicas * power_w * hours * 3600.0, hours, "horizon"
     joules *= pue
     kwh = joules / J_PER_KWH
     co2 = kwh * grid_gco2_per_kwh if grid_gco2_per_kwh is not None else None
-    return Horizon(hours=covered, energy_j=joules, energy_kwh=kwh, co2_g=co2)
+    return Horizon(hours=covered, energy_j=joules, energy_kwh=kwh, co2_g=co2, basis=basis)

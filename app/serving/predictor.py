@@ -175,19 +175,23 @@ class Predictor:
         hours: float | None = None,
         grid_gco2_per_kwh: float | None = None,
         pue: float | None = None,
+        nodes: int | None = None,
     ) -> list[Prediction]:
         """Predict for each request (completed first), batching the ones not in the cache.
 
         Optional: `explain` lists the nearest training workloads (when the model carries them);
         `hours` adds energy over that horizon (`app.ml.energy`), `grid_gco2_per_kwh` the emissions,
-        `pue` overrides the predictor's PUE.
+        `pue` overrides the predictor's PUE; `nodes` is the node count a DaemonSet runs on (its replicas;
+        other kinds keep theirs).
         """
-        _check_options(hours, grid_gco2_per_kwh, source)
+        _check_options(hours, grid_gco2_per_kwh, source, nodes)
         done = [complete_request(r, source) for r in requests]
         for r in done:
             check_numbers(r, source)
         hashes = [r.spec_hash() for r in done]
         results = self._power(done, hashes)
+        if nodes is not None:
+            done = [on_nodes(r, nodes) for r in done]
         preds = [self._prediction(r, h, c) for r, h, c in zip(done, hashes, results, strict=True)]
         if explain or hours is not None:
             for pred, req, cached in zip(preds, done, results, strict=True):
@@ -204,12 +208,13 @@ class Predictor:
         hours: float | None = None,
         grid_gco2_per_kwh: float | None = None,
         pue: float | None = None,
+        nodes: int | None = None,
     ) -> Prediction:
         """One request, options as for `predict_many`: the API's path, with no per-call lists or batches.
 
         The same steps and arithmetic as `predict_many` (a test compares both on every simulated workload).
         """
-        _check_options(hours, grid_gco2_per_kwh, source)
+        _check_options(hours, grid_gco2_per_kwh, source, nodes)
         req = complete_request(request, source)
         check_numbers(req, source)
         spec_hash = req.spec_hash()
@@ -217,6 +222,8 @@ class Predictor:
         if cached is None:
             cached = self._miss_one(req)
             self._store(spec_hash, cached)
+        if nodes is not None:
+            req = on_nodes(req, nodes)
         pred = self._prediction(req, spec_hash, cached)
         if explain or hours is not None:
             self._extend(pred, req, cached, explain=explain, hours=hours, grid=grid_gco2_per_kwh,
@@ -248,24 +255,40 @@ class Predictor:
                                grid_gco2_per_kwh=grid, pue=pue, source=source)
             pred.hours, pred.pred_energy_j, pred.pred_energy_kwh = h.hours, h.energy_j, h.energy_kwh
             pred.pred_co2_g = h.co2_g
+            pred.hours_requested, pred.hours_basis, pred.grid_gco2_per_kwh = hours, h.basis, grid  # type: ignore
+            pred.pred_energy_j_all_replicas, pred.pred_energy_kwh_all_replicas = h.energy_j, h.energy_kwh
+            pred.pred_co2_g_all_replicas = h.co2_g
+            if pred.pred_avg_power_w_low is not None and pred.pred_avg_power_w > 0:
+                # energy is linear in the per-pod power (durations and counts fixed): same interval ratios
+                lo = pred.pred_avg_power_w_low / pred.pred_avg_power_w
+                hi = pred.pred_avg_power_w_high / pred.pred_avg_power_w  # type: ignore[operator]
+                pred.pred_energy_kwh_all_replicas_low = h.energy_kwh * lo
+                pred.pred_energy_kwh_all_replicas_high = h.energy_kwh * hi
+                if h.co2_g is not None:
+                    pred.pred_co2_g_all_replicas_low, pred.pred_co2_g_all_replicas_high = h.co2_g * lo, h.co2_g * hi
 
     def _prediction(self, req: InferenceRequest, spec_hash: str, cached: _Cached) -> Prediction:
         power = cached.power_w
+        replicas = req.replicas
         fields: dict[str, Any] = {
             "namespace": req.namespace,
             "workload_kind": req.workload_kind,
             "workload_name": req.workload_name,
             "spec_hash": spec_hash,
-            "replicas": req.replicas,
+            "replicas": replicas,
             "pred_avg_power_w": power,
             "pred_energy_step_j": power * STEP_SECONDS,
-            "pred_power_w_total": power * req.replicas,
+            "pred_power_w_total": power * replicas,
             "model_version": self.model_version,
+            "pred_power_w_per_pod": power,
+            "pred_power_w_all_replicas": power * replicas,
         }
         served = cached.served
         if served is not None:
             fields["pred_avg_power_w_low"] = served.low_w
             fields["pred_avg_power_w_high"] = served.high_w
+            fields["pred_power_w_all_replicas_low"] = served.low_w * replicas
+            fields["pred_power_w_all_replicas_high"] = served.high_w * replicas
             fields["interval_level"] = self._serving.interval.level  # type: ignore[union-attr]
             reasons = implausible(req)
             fields["out_of_distribution"] = served.out_of_distribution or bool(reasons)
@@ -283,7 +306,21 @@ class Predictor:
         return {"size": len(self._cache), "max": self._cache_size}
 
 
-def _check_options(hours: float | None, grid_gco2_per_kwh: float | None, source: str) -> None:
+def on_nodes(req: InferenceRequest, nodes: int) -> InferenceRequest:
+    """A DaemonSet's request with replicas = the node count it runs on; any other kind as it is.
+
+    Applied after the per-pod prediction (its cache key and features are those of the manifest): the
+    node count scales the all-replica fields, not the power of one pod.
+    """
+    if req.workload_kind != "DaemonSet" or req.replicas == nodes:
+        return req
+    return req.model_copy(update={"replicas": nodes})
+
+
+def _check_options(hours: float | None, grid_gco2_per_kwh: float | None, source: str,
+                   nodes: int | None = None) -> None:
+    if nodes is not None and (isinstance(nodes, bool) or not isinstance(nodes, int) or not 0 <= nodes <= MAX_EXACT_INT):
+        raise InputError(f"must be a whole number >= 0, got {nodes!r}", source=source, field="nodes")
     if hours is not None and not (hours >= 0 and math.isfinite(hours)):
         raise InputError(f"must be a non-negative number, got {hours}", source=source, field="hours")
     if grid_gco2_per_kwh is not None and not (grid_gco2_per_kwh >= 0 and math.isfinite(grid_gco2_per_kwh)):

@@ -43,8 +43,13 @@ class Doc:
         return f"{self.path.relative_to(REPO)}#{self.index} {self.kind}/{self.name}"
 
 
+NOT_MANIFESTS = (REPO / "example" / "ci",)
+"""YAML that is not Kubernetes objects: the CI pipelines shipped for `diff` (GitHub Actions, GitLab CI)."""
+
+
 def manifest_files(*dirs: Path) -> list[Path]:
-    return sorted(p for d in dirs for p in d.rglob("*") if p.suffix in (".yaml", ".yml"))
+    return sorted(p for d in dirs for p in d.rglob("*") if p.suffix in (".yaml", ".yml")
+                  and not any(p.is_relative_to(n) for n in NOT_MANIFESTS))
 
 
 def load_docs(*dirs: Path) -> list[Doc]:

@@ -35,6 +35,7 @@ SERVICE_URL = "http://podpower-predict.podpower.svc.cluster.local:8000"
 EXPECTED_OBJECTS = {
     ("Namespace", "podpower"),
     ("ConfigMap", "podpower-config"),
+    ("ConfigMap", "podpower-grafana-dashboard"),
     ("PersistentVolumeClaim", "podpower-data"),
     ("ServiceAccount", "podpower-collector"),
     ("ServiceAccount", "podpower-predict"),

@@ -9,6 +9,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from app.adapters.collector.sinks import FanOut, NdjsonSink, PostSink, Sink
 from app.adapters.collector.state import TemplateState
@@ -52,7 +53,25 @@ def _sink_flags(p: argparse.ArgumentParser) -> None:
     out.add_argument("--once", action="store_true", help="list once, emit, and exit (no watching/polling)")
 
 
-def register(csub: argparse._SubParsersAction) -> None:
+def _exporter_flags(p: argparse.ArgumentParser) -> None:
+    from app.core.settings import get_settings
+
+    s = get_settings()
+    m = p.add_argument_group("predicted-power exporter")
+    m.add_argument("--metrics-port", type=int, metavar="PORT",
+                   help="also predict every running workload and serve podpower_predicted_watts{namespace,"
+                   "workload_kind,workload} (all replicas; _per_pod, _low/_high bounds, podpower_model_info) at "
+                   "http://ADDR:PORT/metrics for Prometheus (e.g. 9108)")
+    m.add_argument("--metrics-addr", default="0.0.0.0", metavar="ADDR", help="address to serve on "
+                   "(default: %(default)s)")
+    m.add_argument("--encoder", default=str(s.encoder_path), help="with --metrics-port (default: %(default)s)")
+    m.add_argument("--model", default=str(s.model_path), help="with --metrics-port (default: %(default)s)")
+
+
+def register(csub: argparse._SubParsersAction, make_predict: Callable[[argparse.Namespace], Any] | None = None
+             ) -> None:
+    """Add `watch` and `kubelet`; `make_predict(args)` builds the exporter's predict function (the CLI
+    layer passes one that loads the serving Predictor, which this adapter may not import)."""
     w = csub.add_parser(
         "watch",
         help="watch the cluster and stream a workload whenever its pod template changes",
@@ -72,7 +91,8 @@ def register(csub: argparse._SubParsersAction) -> None:
                    help="seconds per watch request before it is renewed (default 300)")
     w.add_argument("--page-size", type=_positive(int), default=500, metavar="N", help="list page size (default 500)")
     _sink_flags(w)
-    w.set_defaults(func=watch_command)
+    _exporter_flags(w)
+    w.set_defaults(func=watch_command, make_predict=make_predict)
 
     k = csub.add_parser(
         "kubelet",
@@ -144,6 +164,7 @@ def watch_command(args: argparse.Namespace) -> int:
     kinds = parse_kinds(args.kinds)
     if args.namespaces and args.exclude_namespaces:
         raise PodPowerError("--namespace and --exclude-namespace cannot be combined")
+    exporter = _exporter(args)  # bad flags or artifacts fail before connecting
     cluster = connect(args.kubeconfig, args.context, suppress_tls_warnings=args.suppress_tls_warnings)
     options = WatchOptions(kinds=kinds, namespaces=args.namespaces,
                            exclude_namespaces=frozenset(args.exclude_namespaces),
@@ -151,18 +172,35 @@ def watch_command(args: argparse.Namespace) -> int:
                            page_size=args.page_size, once=args.once)
     state = TemplateState.load(_state_path(args))
     sinks = _sinks(args)
-    tracker = Tracker(state, sinks.emit, emit_initial=args.emit_initial)
+    tracker = Tracker(state, sinks.emit, emit_initial=args.emit_initial, observer=exporter)
     collector = Collector(cluster, options, tracker)
     log.info("collecting %s from %s (%s)", ", ".join(k.kind for k in kinds), cluster.server, cluster.source)
     try:
+        if exporter is not None:
+            exporter.serve(args.metrics_port, args.metrics_addr)
         with _graceful(collector.stop):
             collector.run()
     finally:
+        if exporter is not None:
+            exporter.close()
         sinks.close()
         state.save()
         cluster.api_client.close()
     log.info("stopped: %d request(s) emitted", tracker.emitted)
     return 0
+
+
+def _exporter(args: argparse.Namespace) -> Any:
+    """The predicted-power exporter when `--metrics-port` is given (artifacts loaded before watching)."""
+    if args.metrics_port is None:
+        return None
+    if not 0 <= args.metrics_port <= 65535:
+        raise PodPowerError(f"--metrics-port {args.metrics_port}: expected 0-65535")
+    if args.make_predict is None:
+        raise PodPowerError("--metrics-port: no predictor available in this build")
+    from app.adapters.collector.exporter import PredictionExporter
+
+    return PredictionExporter(args.make_predict(args))
 
 
 def kubelet_command(args: argparse.Namespace) -> int:

@@ -36,6 +36,8 @@ class WatchedObject:
     request: InferenceRequest | None = None
     error: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
+    nodes: int | None = None
+    """A DaemonSet's `status.desiredNumberScheduled` (the nodes it runs on); None for other kinds."""
 
     @property
     def key(self) -> str:
@@ -104,4 +106,11 @@ def from_raw(obj: Any, kind: str, source: str = "<watch>", *, convert: bool = Tr
         request=request,
         error=error,
         labels={str(k): str(v) for k, v in labels.items()},
+        nodes=_desired_nodes(raw) if kind == "DaemonSet" else None,
     )
+
+
+def _desired_nodes(raw: Mapping[str, Any]) -> int | None:
+    status = raw.get("status")
+    value = status.get("desiredNumberScheduled") if isinstance(status, Mapping) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None

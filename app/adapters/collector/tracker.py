@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from typing import Protocol
 
 from app.adapters.collector.objects import WatchedObject
 from app.adapters.collector.state import TemplateState
@@ -15,6 +16,14 @@ from app.core.schema import InferenceRequest
 log = logging.getLogger("app.adapters.collector")
 
 Emit = Callable[[InferenceRequest], None]
+
+
+class Observer(Protocol):
+    """Sees every live workload (not only changes) and every deletion: the `--metrics-port` exporter."""
+
+    def seen(self, obj: WatchedObject, req: InferenceRequest) -> None: ...
+
+    def gone(self, key: str) -> None: ...
 
 
 class Tracker:
@@ -27,8 +36,10 @@ class Tracker:
     the first listing emits exactly what changed (or appeared) while the collector was down.
     """
 
-    def __init__(self, state: TemplateState, emit: Emit, *, emit_initial: bool = False) -> None:
+    def __init__(self, state: TemplateState, emit: Emit, *, emit_initial: bool = False,
+                 observer: Observer | None = None) -> None:
         self.state = state
+        self.observer = observer
         self.emit = emit
         self.emit_initial = emit_initial
         self.emitted = 0
@@ -40,6 +51,8 @@ class Tracker:
                 self._bad[obj.key] = obj.resource_version
                 log.warning("skipping %s: %s", obj.describe(), obj.error or "not convertible")
             return None
+        if self.observer is not None:
+            self.observer.seen(obj, obj.request)
         return obj.request
 
     def _emit(self, obj: WatchedObject, req: InferenceRequest, spec_hash: str, why: str) -> None:
@@ -62,6 +75,8 @@ class Tracker:
     def delete(self, obj: WatchedObject) -> bool:
         """A DELETED object: logged, and forgotten so a re-creation is emitted again."""
         known = self.state.forget(obj.key)
+        if self.observer is not None:
+            self.observer.gone(obj.key)
         log.info("deleted %s%s", obj.describe(), "" if known else " (was not tracked)")
         return known
 
@@ -88,5 +103,7 @@ class Tracker:
             self._emit(obj, req, now, "listed" if prev is None else "template changed while not watching")
         for key in self.state.keys(lambda k: in_scope(k) and k not in seen):
             self.state.forget(key)
+            if self.observer is not None:
+                self.observer.gone(key)
             log.info("deleted %s (gone from the listing)", key.replace("/", " ", 1))
         return self.emitted - before

@@ -26,7 +26,7 @@ class QueryOption:
     """One `?name=value` option: its JSON-schema type and what it means."""
 
     name: str
-    type: str  # "boolean" | "number"
+    type: str  # "boolean" | "number" | "integer"
     description: str
 
     def openapi(self) -> dict[str, Any]:
@@ -42,6 +42,8 @@ QUERY_OPTIONS = (
                 "from its schedule)."),
     QueryOption("grid_gco2_per_kwh", "number", "Grid carbon intensity, gCO2e/kWh, for `pred_co2_g` (default: the "
                 "GRID_GCO2_PER_KWH setting)."),
+    QueryOption("nodes", "integer", "Nodes a DaemonSet runs on: its `replicas` (default 1; other kinds keep "
+                "theirs). Scales the all-replica fields, not the per-pod power."),
 )
 PREDICT_QUERY_PARAMETERS: list[dict[str, Any]] = [o.openapi() for o in QUERY_OPTIONS]
 
@@ -53,6 +55,7 @@ class PredictOptions:
     explain: bool = False
     hours: float | None = None
     grid_gco2_per_kwh: float | None = None
+    nodes: int | None = None
 
 
 NO_OPTIONS = PredictOptions()
@@ -76,7 +79,14 @@ def _number(name: str, raw: str) -> float:
     return value
 
 
-_PARSERS: dict[str, Callable[[str, str], Any]] = {"boolean": _boolean, "number": _number}
+def _integer(name: str, raw: str) -> int:
+    text = raw.strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 15:  # digits only: no sign, no 1e3, below 2^53
+        raise InputError(f"expected a whole number >= 0, got {raw!r}", source="query", field=name)
+    return int(text)
+
+
+_PARSERS: dict[str, Callable[[str, str], Any]] = {"boolean": _boolean, "number": _number, "integer": _integer}
 
 
 def predict_options(request: Request) -> PredictOptions:
@@ -90,9 +100,9 @@ def predict_options(request: Request) -> PredictOptions:
 
 def with_options(fn: Callable[..., T], service: Any, options: PredictOptions) -> Callable[..., T]:
     """The predictor call with the query options; settings supply the grid intensity and PUE defaults."""
-    if not options.explain and options.hours is None:
+    if not options.explain and options.hours is None and options.nodes is None:
         return fn
     settings = service.settings
     grid = options.grid_gco2_per_kwh if options.grid_gco2_per_kwh is not None else settings.grid_gco2_per_kwh
     return functools.partial(fn, explain=options.explain, hours=options.hours, grid_gco2_per_kwh=grid,
-                             pue=settings.pue)
+                             pue=settings.pue, nodes=options.nodes)

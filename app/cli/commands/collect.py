@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from typing import Any
 
 from app.adapters.files import read_requests, write_ndjson
 
@@ -21,7 +23,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         if not (exc.name or "").startswith("app.adapters.collector"):
             raise
     else:
-        register_collector(csub)
+        register_collector(csub, make_predict=_make_predict)
+
+
+def _make_predict(args: argparse.Namespace) -> Callable[[Any, int | None], Any]:
+    """The exporter's predict function: the serving Predictor with the watch's artifacts and the PUE setting."""
+    from app.core.settings import get_settings
+    from app.serving.predictor import Predictor
+
+    predictor = Predictor.load(args.encoder, args.model, pue=get_settings().pue)
+    return lambda req, nodes: predictor.predict(req, "<watch>", nodes=nodes)
 
 
 def from_file(args: argparse.Namespace) -> int:

@@ -65,7 +65,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     pr.add_argument("--input", dest="input_flag", help="same as the positional argument")
     pr.add_argument("--encoder", default=str(s.encoder_path), help="default: %(default)s")
     pr.add_argument("--model", default=str(s.model_path), help="default: %(default)s")
-    pr.add_argument("--out", help="write NDJSON here instead of stdout")
+    pr.add_argument("--out", help="write the output here instead of stdout")
+    pr.add_argument("--format", choices=["table", "markdown", "json", "ndjson"],
+                    help="table/markdown: one rounded row per workload with energy and CO2e per month; json: one "
+                    "document; ndjson: one prediction a line (default: table on a terminal, ndjson otherwise)")
+    pr.add_argument("--nodes", type=int, help="nodes a DaemonSet runs on (its replicas; default 1)")
     pr.add_argument("--explain", action="store_true", help="list the nearest training workloads per prediction")
     pr.add_argument("--hours", type=float, help="add energy over this many hours (a Job: per run; a CronJob: "
                     "from its schedule)")
@@ -166,7 +170,8 @@ def _feature_names(encoder_path: str | None) -> list[str] | None:
 
 
 def predict_cmd(args: argparse.Namespace) -> int:
-    from app.adapters.files import read_requests, write_ndjson
+    from app.adapters.files import read_requests
+    from app.cli.render import HUMAN_FORMATS, MONTH_HOURS, render_predictions
     from app.serving.predictor import Predictor
 
     source = args.input_flag or args.input
@@ -176,12 +181,20 @@ def predict_cmd(args: argparse.Namespace) -> int:
     result = read_requests(source)
     for skip in result.skipped:
         print(f"{result.source}: document {skip.document}: skipped: {skip.reason}", file=sys.stderr)
-    predictor = Predictor.load(args.encoder, args.model, pue=get_settings().pue)
-    preds = predictor.predict_many(result.requests, result.source, explain=args.explain, hours=args.hours,
-                                   grid_gco2_per_kwh=args.grid_gco2_per_kwh)
+    fmt = args.format or ("table" if not args.out and sys.stdout.isatty() else "ndjson")
+    hours = args.hours
+    if hours is None and fmt in HUMAN_FORMATS:
+        hours = MONTH_HOURS  # the human formats always show energy and CO2e, per month unless told
+    pue = get_settings().pue
+    predictor = Predictor.load(args.encoder, args.model, pue=pue)
+    preds = predictor.predict_many(result.requests, result.source, explain=args.explain, hours=hours,
+                                   grid_gco2_per_kwh=args.grid_gco2_per_kwh, nodes=args.nodes)
+    text = render_predictions(preds, fmt, skipped=result.skipped, hours=hours,
+                              grid_gco2_per_kwh=args.grid_gco2_per_kwh, pue=pue)
     if args.out:
         with open(args.out, "w", encoding="utf-8") as fh:
-            write_ndjson(preds, fh)
+            fh.write(text)
     else:
-        write_ndjson(preds)
+        sys.stdout.write(text)
+        sys.stdout.flush()
     return 0
