@@ -73,7 +73,8 @@ _ENCODER_STATE = {"num_mean_", "num_scale_", "categories_", "cat_index_", "cat_o
 _KNN_PARAMS = {"n_neighbors": int, "weights": str, "metric": str, "log_target": bool}
 _ESTIMATORS: dict[str, tuple[type[KNNEnergyRegressor], dict[str, Any]]] = {
     "KNNEnergyRegressor": (KNNEnergyRegressor, _KNN_PARAMS),
-    "PhysicsKNNRegressor": (PhysicsKNNRegressor, {**_KNN_PARAMS, "offset_scale": float}),
+    "PhysicsKNNRegressor": (PhysicsKNNRegressor, {**{k: v for k, v in _KNN_PARAMS.items() if k != "log_target"},
+                                                  "offset_scale": float}),
 }
 """Estimators an artifact may hold, with their JSON parameters (`feature_weights` is an array member)."""
 _MODEL_STATE = {"X_", "sq_norms_", "half_sq_norms_", "y_", "y_fit_", "n_neighbors_", "n_features_in_"}
@@ -444,7 +445,7 @@ def load_model(path: str | Path) -> tuple[KNNEnergyRegressor, dict[str, Any], di
         model.offset_ = art.array("offset", (n,), finite=False)  # NaN: no informative prior for that row
         names += ["feature_weights", "offset"]
     try:
-        model._check_params()
+        model._validate_params()
     except ValueError as exc:
         raise art.error("params", str(exc)) from None
     model.set_search_rows(rows)

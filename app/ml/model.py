@@ -11,11 +11,13 @@ log space (`log_target=True`), which makes relative errors, not absolute watts, 
 from __future__ import annotations
 
 from collections.abc import Callable
+from numbers import Integral
 from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.model_selection import GroupKFold
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from app.core.errors import PodPowerError
@@ -36,11 +38,35 @@ class KNNEnergyRegressor(RegressorMixin, BaseEstimator):
 
     Parameters
     ----------
-    n_neighbors : neighbours averaged per prediction.
-    weights : "uniform" or "distance" (inverse-distance weights; exact matches dominate).
-    metric : "euclidean" or "cosine".
-    log_target : average `log1p(y)` and return `expm1` of it (y must be ≥ 0).
+    n_neighbors : int, default=5
+        Neighbours averaged per prediction (at most the training rows).
+    weights : {"uniform", "distance"}, default="distance"
+        Equal weights, or inverse-distance weights (exact matches alone when there are any).
+    metric : {"euclidean", "cosine"}, default="euclidean"
+    log_target : bool, default=True
+        Average `log1p(y)` and return `expm1` of it (y must be ≥ 0).
+
+    Attributes
+    ----------
+    X_ : ndarray of shape (n_samples, n_features)
+        The training rows as the search reads them (unit rows for cosine).
+    half_sq_norms_ : ndarray of shape (n_samples,)
+        ½‖x‖² per row, the euclidean ranking key's constant part.
+    y_ : ndarray of shape (n_samples,)
+        The training target.
+    y_fit_ : ndarray of shape (n_samples,)
+        The target as averaged (`log1p(y)` with `log_target`).
+    n_neighbors_ : int
+        The k in use: `min(n_neighbors, n_samples)`.
+    n_features_in_ : int
     """
+
+    _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn's convention: a class-level dict)
+        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "weights": [StrOptions({"uniform", "distance"})],
+        "metric": [StrOptions({"euclidean", "cosine"})],
+        "log_target": ["boolean"],
+    }
 
     def __init__(
         self, n_neighbors: int = 5, weights: str = "distance", metric: str = "euclidean", log_target: bool = True
@@ -51,8 +77,8 @@ class KNNEnergyRegressor(RegressorMixin, BaseEstimator):
         self.log_target = log_target
 
     def fit(self, X: Any, y: Any) -> KNNEnergyRegressor:
+        self._validate_params()
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
-        self._check_params()
         y = np.asarray(y, dtype=np.float64)
         if self.log_target and np.any(y < 0):
             raise ValueError("log_target=True needs a non-negative target")
@@ -61,15 +87,6 @@ class KNNEnergyRegressor(RegressorMixin, BaseEstimator):
         self.y_fit_ = np.log1p(y) if self.log_target else y
         self.n_neighbors_ = min(int(self.n_neighbors), X.shape[0])
         return self
-
-    def _check_params(self) -> None:
-        """Parameters are validated at fit time, as scikit-learn estimators do."""
-        if not isinstance(self.n_neighbors, int | np.integer) or self.n_neighbors < 1:
-            raise ValueError(f"n_neighbors must be a positive integer, got {self.n_neighbors!r}")
-        if self.weights not in ("uniform", "distance"):
-            raise ValueError(f"weights must be 'uniform' or 'distance', got {self.weights!r}")
-        if self.metric not in ("euclidean", "cosine"):
-            raise ValueError(f"metric must be 'euclidean' or 'cosine', got {self.metric!r}")
 
     def _prepare(self, X: np.ndarray) -> np.ndarray:
         if self.metric == "cosine":

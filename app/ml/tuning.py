@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.model_selection import GroupKFold
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from app.ml.model import KNNEnergyRegressor
@@ -88,21 +90,49 @@ class PhysicsKNNRegressor(KNNEnergyRegressor):
 
     `offset` is the log of a prior per row (`app.ml.physics.prior_offsets`; NaN = not informative). A
     neighbour's log power is shifted by `offset_scale × (offset_query − offset_neighbour)` when both
-    are finite (see `pair_shift`); 0 or no offset gives a plain log-target k-NN.
-    `feature_weights` (per column, or None) scales the features before distances.
-    `log_target` is accepted for signature compatibility and always treated as True.
+    are finite (see `pair_shift`); 0 or no offset gives a plain log-target k-NN. Always a log target
+    (`log_target` is a class attribute here, not a parameter).
+
+    Parameters
+    ----------
+    n_neighbors : int, default=1
+    weights : {"uniform", "distance"}, default="distance"
+    metric : {"euclidean", "cosine"}, default="euclidean"
+    feature_weights : array-like of shape (n_features,) or None, default=None
+        Scales each column before distances (the tuned block weights).
+    offset_scale : float, default=1.0
+        How much of the prior ratio shifts a neighbour's log power (0: none).
+
+    Attributes
+    ----------
+    X_, half_sq_norms_, y_, n_neighbors_, n_features_in_ : as `KNNEnergyRegressor`.
+    y_fit_ : ndarray of shape (n_samples,)
+        `log(max(y, 1e-6))`.
+    offset_ : ndarray of shape (n_samples,)
+        The training rows' log priors (NaN: uninformative).
+    feature_weights_ : ndarray of shape (n_features,) or None
     """
+
+    log_target = True
+    _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn's convention: a class-level dict)
+        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "weights": [StrOptions({"uniform", "distance"})],
+        "metric": [StrOptions({"euclidean", "cosine"})],
+        "feature_weights": ["array-like", None],
+        "offset_scale": [Interval(Real, None, None, closed="neither")],
+    }
 
     def __init__(
         self,
         n_neighbors: int = 1,
         weights: str = "distance",
         metric: str = "euclidean",
-        log_target: bool = True,
         feature_weights: Any = None,
         offset_scale: float = 1.0,
     ) -> None:
-        super().__init__(n_neighbors=n_neighbors, weights=weights, metric=metric, log_target=log_target)
+        self.n_neighbors = n_neighbors
+        self.weights = weights
+        self.metric = metric
         self.feature_weights = feature_weights
         self.offset_scale = offset_scale
 
@@ -114,8 +144,8 @@ class PhysicsKNNRegressor(KNNEnergyRegressor):
         return super()._prepare(X if fw is None else X * fw)
 
     def fit(self, X: Any, y: Any, offset: Any = None) -> PhysicsKNNRegressor:
+        self._validate_params()
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
-        self._check_params()
         y = np.asarray(y, dtype=np.float64)
         if np.any(y < 0):
             raise ValueError("PhysicsKNNRegressor needs a non-negative target")
@@ -185,9 +215,40 @@ class TunedPhysicsKNN(RegressorMixin, BaseEstimator):
 
     Score: median absolute log error over the inner out-of-fold predictions (≈ median APE for small
     errors, but symmetric); the first best in grid order wins ties (smaller k first).
-    After `fit`: `best_params_`, `best_estimator_`, `cv_results_` and `oof_pred_` (inner
-    out-of-fold predictions of the chosen configuration, used for conformal calibration).
+
+    Parameters
+    ----------
+    k_grid : sequence of int, default=DEFAULT_K_GRID
+    block_grid : mapping of block name to weights, or None (DEFAULT_BLOCK_GRID)
+    blocks : mapping of block name to (start, stop) columns, or None (guessed from the width)
+    weights : {"uniform", "distance"}, default="distance"
+    n_splits : int, default=5
+        Inner GroupKFold splits (fewer when there are fewer groups).
+    offset_grid : sequence of float, default=DEFAULT_OFFSET_GRID
+        Candidate `offset_scale` values.
+
+    Attributes
+    ----------
+    best_params_ : dict
+        k, offset scale, block weights and weighting of the chosen configuration.
+    best_estimator_ : PhysicsKNNRegressor
+        Refitted on all rows with `best_params_`.
+    blocks_ : dict
+    cv_results_ : list of dict
+        Every configuration with its median and mean absolute log error.
+    oof_pred_ : ndarray of shape (n_samples,)
+        Inner out-of-fold predictions of the chosen configuration (for conformal calibration).
+    n_features_in_ : int
     """
+
+    _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn's convention: a class-level dict)
+        "k_grid": ["array-like"],
+        "block_grid": [dict, None],
+        "blocks": [dict, None],
+        "weights": [StrOptions({"uniform", "distance"})],
+        "n_splits": [Interval(Integral, 2, None, closed="left")],
+        "offset_grid": ["array-like"],
+    }
 
     def __init__(
         self,
@@ -213,6 +274,7 @@ class TunedPhysicsKNN(RegressorMixin, BaseEstimator):
         return blocks, combos or [{}]
 
     def fit(self, X: Any, y: Any, groups: Any = None, offset: Any = None) -> TunedPhysicsKNN:
+        self._validate_params()
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
         y = np.asarray(y, dtype=np.float64)
         n = len(y)
