@@ -28,6 +28,7 @@ from typing import Any
 from app.adapters.collector.backoff import Backoff
 from app.adapters.collector.config import Cluster, api_error, connection_error
 from app.adapters.collector.watch import _shutdown
+from app.adapters.kube_watch import Gone, watch_events
 from app.core.kinds import KindInfo
 
 log = logging.getLogger("app.adapters.namespaces")
@@ -36,10 +37,6 @@ Ident = Callable[[Mapping[str, Any]], tuple[str, str]]
 """object → (group, key): the namespace it is counted in and its key inside that group."""
 Value = Callable[[Mapping[str, Any]], Any]
 """object → the value kept for it; None: keep nothing (and forget what was kept)."""
-
-
-class _Gone(Exception):
-    """The resourceVersion asked for is older than the server keeps (410)."""
 
 
 class Informer:
@@ -118,9 +115,6 @@ class Informer:
         self.synced.set()
 
     def _watch_once(self) -> int:
-        from kubernetes.client.exceptions import ApiException
-        from kubernetes.watch.watch import iter_resp_lines
-
         resp = self._fn(watch=True, resource_version=self.resource_version, allow_watch_bookmarks=True,
                         timeout_seconds=self.watch_timeout, _preload_content=False,
                         _request_timeout=(self.connect_timeout, self.watch_timeout + 30))
@@ -129,17 +123,8 @@ class Informer:
         try:
             if self._stop.is_set():
                 return n
-            for line in iter_resp_lines(resp):
-                if not line.strip():
-                    continue
-                event = json.loads(line)
-                etype, obj = event.get("type"), event.get("object") or {}
-                if etype == "ERROR":
-                    if obj.get("code") == 410:
-                        raise _Gone(obj.get("message") or "resourceVersion too old")
-                    raise ApiException(status=obj.get("code"), reason=obj.get("reason"), body=json.dumps(obj))
+            for etype, obj, rv in watch_events(resp):
                 n += 1
-                rv = str((obj.get("metadata") or {}).get("resourceVersion") or "")
                 if etype in ("ADDED", "MODIFIED", "DELETED"):
                     with self.lock:
                         self._put(self.data, obj, deleted=etype == "DELETED")
@@ -189,7 +174,7 @@ class Informer:
                     self._stop.wait(self.backoff.next())  # a server that closes at once is not spun on
                 else:
                     self.backoff.reset()
-            except _Gone:
+            except Gone:
                 relist = True
             except ApiException as exc:
                 if self._stop.is_set():

@@ -24,6 +24,7 @@ from app.adapters.collector.backoff import Backoff
 from app.adapters.collector.config import Cluster, api_error, connection_error
 from app.adapters.collector.objects import WatchedObject, from_raw
 from app.adapters.collector.tracker import Tracker
+from app.adapters.kube_watch import Gone, watch_events
 from app.core.errors import PodPowerError
 from app.core.kinds import KindInfo
 
@@ -93,10 +94,6 @@ class Event:
 class Failed:
     scope: Scope
     error: BaseException
-
-
-class _Gone(Exception):
-    """The resourceVersion we asked for is older than the server keeps (410)."""
 
 
 def _shutdown(resp: Any) -> None:
@@ -184,9 +181,6 @@ class ScopeWatcher:
 
     def _watch_once(self) -> int:
         """One watch request from `self.resource_version`; returns the number of events received."""
-        from kubernetes.client.exceptions import ApiException
-        from kubernetes.watch.watch import iter_resp_lines
-
         timeout = self.options.watch_timeout
         resp = self._call(watch=True, resource_version=self.resource_version, allow_watch_bookmarks=True,
                           timeout_seconds=timeout,
@@ -198,19 +192,8 @@ class ScopeWatcher:
         try:
             if self.stop_event.is_set():
                 return n
-            for line in iter_resp_lines(resp):
-                if not line.strip():
-                    continue
-                event = json.loads(line)
-                etype = event.get("type")
-                payload = event.get("object") or {}
-                if etype == "ERROR":
-                    code = payload.get("code")
-                    if code == 410:
-                        raise _Gone(payload.get("message") or "resourceVersion too old")
-                    raise ApiException(status=code, reason=payload.get("reason"), body=json.dumps(payload))
+            for etype, payload, rv in watch_events(resp):
                 n += 1
-                rv = str((payload.get("metadata") or {}).get("resourceVersion") or "")
                 if etype == "BOOKMARK":
                     self.resource_version = rv or self.resource_version
                     continue
@@ -268,7 +251,7 @@ class ScopeWatcher:
                 else:
                     backoff.reset()
                     log.debug("watch of %s ended; resuming from resourceVersion %s", what, self.resource_version)
-            except _Gone as exc:
+            except Gone as exc:
                 log.info("watch of %s: resourceVersion %s expired (410 Gone: %s); relisting", what,
                          self.resource_version, exc)
                 relist = True
