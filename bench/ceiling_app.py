@@ -2,6 +2,10 @@
 and returns a constant. Served by the same uvicorn settings as the real API, it measures what the
 framework and the server cost on this machine, so `bench_api.py` can report /predict as a share of it.
 
+`/predict/from-yaml` is the ceiling for the YAML endpoint: it reads the body as text, parses every
+document with PyYAML's C loader (`yaml.CSafeLoader`, no limits, no conversion) and returns a constant —
+what the fastest unguarded YAML endpoint costs, against which the hardened one is judged.
+
 A second route, `/predict-lean`, reads the body the way the real /predict does
 (`app.api.body.LeanJSONRoute`: pydantic-core validates the raw bytes, no dependency is solved). The
 benchmark reports /predict against both: the plain FastAPI endpoint is the ceiling the target is
@@ -21,6 +25,7 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import yaml
 from fastapi import FastAPI, Request, Response
 
 from app.api.body import LeanJSONRoute
@@ -56,3 +61,10 @@ async def predict_lean(request: InferenceRequest, http: Request) -> Response:
 
 
 app.router.add_api_route("/predict-lean", predict_lean, methods=["POST"], route_class_override=LeanJSONRoute)
+
+
+@app.post("/predict/from-yaml")
+async def predict_from_yaml(http: Request) -> Response:
+    for _ in yaml.load_all((await http.body()).decode(), Loader=yaml.CSafeLoader):
+        pass
+    return Response(b'{"pred_avg_power_w":1.0}', media_type="application/json")
