@@ -52,7 +52,7 @@ $PY -m app encode fit --input "$OUT/manifests.yaml" --out "$OUT/encoder.npz" --f
 $PY -m app join --features "$OUT/features.parquet" --labels "$OUT/labels.parquet" --out "$OUT/train.parquet"
 
 echo "== 6. train" >&2
-$PY -m app train --train "$OUT/train.parquet" --out "$OUT/knn_energy.npz" --splits 3 --neighbors 3
+$PY -m app train --train "$OUT/train.parquet" --encoder "$OUT/encoder.npz" --out "$OUT/knn_energy.npz" --splits 3
 
 echo "== 7. predict" >&2
 $PY -m app predict "$OUT/manifests.yaml" --encoder "$OUT/encoder.npz" --model "$OUT/knn_energy.npz" \

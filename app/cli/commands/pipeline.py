@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from app.core.schema import POWER_TARGETS
 from app.core.settings import get_settings
@@ -47,9 +46,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser("train", help="train the model `bootstrap` ships (tuned KNN with intervals), or --original")
     t.add_argument("--train", required=True, help="training rows from `join`")
     t.add_argument("--target", default="avg_power_w", choices=sorted(POWER_TARGETS), help="default: %(default)s")
-    t.add_argument("--encoder", default=str(s.encoder_path),
-                   help="the encoder the rows were made with: its feature names set the feature blocks, its SHA-256 "
-                        "goes in the model card and serving refuses any other encoder (default: %(default)s)")
+    t.add_argument("--encoder",
+                   help="the encoder the rows were made with (`encode fit --out`): its feature names set the feature "
+                        "blocks, its SHA-256 goes in the model card and serving refuses any other encoder; without it "
+                        "the blocks are guessed from the row width and the card names no encoder")
     t.add_argument("--splits", type=int, default=5, help="GroupKFold splits (default: %(default)s)")
     t.add_argument("--original", action="store_true",
                    help="train the original KNN (cosine, fixed k, raw target) instead of the tuned model")
@@ -139,10 +139,10 @@ def train_cmd(args: argparse.Namespace) -> int:
     from app.pipelines.training import train_model, train_tuned_model
 
     rows = read_table(args.train)
-    encoder = args.encoder if args.encoder and Path(args.encoder).exists() else None
+    encoder = args.encoder
     if encoder is None:
-        print(f"warning: no encoder at {args.encoder}: feature blocks guessed from the row width, and the card "
-              "records no encoder", file=sys.stderr)
+        print("warning: no --encoder: feature blocks guessed from the row width, and the card records no encoder",
+              file=sys.stderr)
     bar = Progress("group CV folds")
     if args.original:
         model, card = train_model(rows, target=args.target, n_neighbors=args.neighbors, n_splits=args.splits,
