@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from app.core import kepler as k
 from app.core.errors import InputError, UpstreamError
 from app.energy_labels.counters import RangeSource, sample_times, series_start, stream_counter
 from app.energy_labels.edges import add_tail, read_pod_start_times, settle_data_start
@@ -58,9 +59,9 @@ class LabelResult:
 def resolve_schema(source: RangeSource, start: float, end: float, schema: str) -> str:
     if schema != "auto":
         return schema
-    found = detect_schema(source.metric_names(start, end, match='{__name__=~"kepler_.*"}'))
+    found = detect_schema(source.metric_names(start, end, match=f'{{__name__=~"{k.PREFIX}.*"}}'))
     if found is None:
-        raise UpstreamError("no Kepler energy series (kepler_pod_cpu_joules_total or kepler_container_joules_total) "
+        raise UpstreamError(f"no Kepler energy series ({' or '.join(k.ENERGY_SERIES.values())}) "
                             "in the range; run `labels --check` to see what the server has")
     return found
 

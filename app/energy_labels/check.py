@@ -6,12 +6,13 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from app.core import kepler as k
 from app.energy_labels.counters import RangeSource
 from app.energy_labels.kepler import detect_schema
 
 CHECK_SERIES: tuple[tuple[str, str, str], ...] = (
-    ("kepler_pod_cpu_joules_total", "Kepler ≥ 0.10 energy", "no Kepler ≥ 0.10 energy"),
-    ("kepler_container_joules_total", "Kepler ≤ 0.7 energy", "no Kepler ≤ 0.7 energy"),
+    (k.ENERGY_SERIES[k.SCHEMA_010], "Kepler ≥ 0.10 energy", "no Kepler ≥ 0.10 energy"),
+    (k.ENERGY_SERIES[k.SCHEMA_07], "Kepler ≤ 0.7 energy", "no Kepler ≤ 0.7 energy"),
     ("kube_pod_owner", "pod owners", "workloads guessed from pod-name suffixes (owner_source=suffix)"),
     ("kube_replicaset_owner", "ReplicaSet → Deployment",
      "Deployments guessed by stripping the ReplicaSet hash from its name"),

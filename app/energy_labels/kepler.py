@@ -6,8 +6,8 @@ Kepler ≤ 0.7 exports `kepler_container_joules_total` (and per-component `…_p
 Kepler ≥ 0.10 exports `kepler_pod_cpu_joules_total` per `zone` (package, core, uncore, dram, psys;
 zones overlap and are never summed), labelled `pod_namespace`, `pod_name`, `pod_id`, `node_name` and
 `state` (`running`, plus a lingering `terminated` copy, collapsed with `max`), dynamic energy only.
-Sources: Kepler's metric documentation (docs/design/metrics.md in sustainable-computing-io/kepler
-for 0.7; docs/user/metrics.md for 0.10+). The simulator's exporters write these same names.
+The names, labels, zones and modes are facts of Kepler's format, declared once in `app.core.kepler`
+(with their sources); the simulator's exporters write the same table.
 """
 
 from __future__ import annotations
@@ -16,17 +16,11 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from app.core import kepler as k
 from app.core.errors import InputError
 
-KEPLER07_METRICS = {
-    "total": "kepler_container_joules_total",
-    "package": "kepler_container_package_joules_total",
-    "dram": "kepler_container_dram_joules_total",
-    "gpu": "kepler_container_gpu_joules_total",
-    "other": "kepler_container_other_joules_total",
-}
-KEPLER010_METRIC = "kepler_pod_cpu_joules_total"
-KEPLER010_ZONES = ("package", "core", "uncore", "dram", "psys")
+KEPLER07_METRICS = {zone: k.total(family) for zone, family in k.CONTAINER_07.items()}
+KEPLER010_METRIC = k.ENERGY_SERIES[k.SCHEMA_010]
 
 
 @dataclass(frozen=True)
@@ -78,39 +72,39 @@ class EnergySource:
 
 def energy_source(schema: str, zone: str | None = None, mode_filter: str | None = None) -> EnergySource:
     """The counter that is the label: Kepler ≤ 0.7 default total (dynamic + idle), ≥ 0.10 zone package."""
-    if schema == "0.7":
+    if schema == k.SCHEMA_07:
         z = zone or "total"
         if z not in KEPLER07_METRICS:
             raise InputError(f"unknown --zone {z!r} for Kepler 0.7; choose from {', '.join(KEPLER07_METRICS)}",
                              source="arguments")
-        mf = mode_filter or "dynamic,idle"
+        mf = mode_filter or ",".join(k.MODES_07)
         modes = sorted({m.strip() for m in mf.split(",") if m.strip()})
-        if not modes or set(modes) - {"dynamic", "idle"}:
-            raise InputError(f"invalid --mode-filter {mf!r}: use dynamic, idle or dynamic,idle", source="arguments")
-        q = CounterQuery(KEPLER07_METRICS[z], (f'mode=~"{"|".join(modes)}"',),
-                         ("container_namespace", "pod_name", "container_id"), "sum",
-                         ("container_namespace", "pod_name", None))
-        return EnergySource("0.7", q, z, "+".join(modes))
-    if schema == "0.10":
-        z = zone or "package"
-        if z not in KEPLER010_ZONES:
-            raise InputError(f"unknown --zone {z!r} for Kepler 0.10; choose one of {', '.join(KEPLER010_ZONES)} "
-                             "(zones overlap and are never summed)", source="arguments")
-        if mode_filter and mode_filter.strip() not in ("dynamic", ""):
-            raise InputError("Kepler ≥ 0.10 reports only dynamic energy per pod: --mode-filter must be dynamic",
+        if not modes or set(modes) - set(k.MODES_07):
+            raise InputError(f"invalid --mode-filter {mf!r}: use {', '.join(k.MODES_07)} or {','.join(k.MODES_07)}",
                              source="arguments")
-        q = CounterQuery(KEPLER010_METRIC, (f'zone="{z}"',), ("pod_namespace", "pod_name", "pod_id"), "max",
-                         ("pod_namespace", "pod_name", "pod_id"), ts_matchers=('state="running"',),
-                         node_label="node_name")
-        return EnergySource("0.10", q, z, "dynamic")
-    raise InputError(f"unknown Kepler schema {schema!r}; use auto, 0.7 or 0.10", source="arguments")
+        q = CounterQuery(KEPLER07_METRICS[z], (f'{k.MODE_07}=~"{"|".join(modes)}"',),
+                         (k.NAMESPACE_07, k.POD_07, k.CONTAINER_ID), "sum", (k.NAMESPACE_07, k.POD_07, None))
+        return EnergySource(k.SCHEMA_07, q, z, "+".join(modes))
+    if schema == k.SCHEMA_010:
+        z = zone or "package"
+        if z not in k.ZONES:
+            raise InputError(f"unknown --zone {z!r} for Kepler 0.10; choose one of {', '.join(k.ZONES)} "
+                             "(zones overlap and are never summed)", source="arguments")
+        if mode_filter and mode_filter.strip() not in (k.DYNAMIC, ""):
+            raise InputError(f"Kepler ≥ 0.10 reports only {k.DYNAMIC} energy per pod: --mode-filter must be "
+                             f"{k.DYNAMIC}", source="arguments")
+        pod = (k.NAMESPACE_010, k.POD_010, k.POD_ID_010)
+        q = CounterQuery(KEPLER010_METRIC, (f'{k.ZONE_010}="{z}"',), pod, "max", pod,
+                         ts_matchers=(f'{k.STATE_010}="{k.STATE_RUNNING}"',), node_label=k.NODE_010)
+        return EnergySource(k.SCHEMA_010, q, z, k.DYNAMIC)
+    raise InputError(f"unknown Kepler schema {schema!r}; use auto, {' or '.join(k.SCHEMAS)}", source="arguments")
 
 
 def detect_schema(names: Sequence[str]) -> str | None:
-    """`0.10` if `kepler_pod_cpu_joules_total` exists, else `0.7` if `kepler_container_joules_total` does."""
+    """`0.10` if `kepler_pod_cpu_joules_total` exists, else `0.7` if any `kepler_container_*joules_total` does."""
     present = set(names)
     if KEPLER010_METRIC in present:
-        return "0.10"
+        return k.SCHEMA_010
     if any(m in present for m in KEPLER07_METRICS.values()):
-        return "0.7"
+        return k.SCHEMA_07
     return None

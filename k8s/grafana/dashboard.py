@@ -8,7 +8,7 @@ Prometheus holding Kepler, kube-state-metrics and podpower series.
 
 Why generated: the measured-power expression (Kepler → pod → workload) is long and used by several
 panels; it is written once here. Its rule, the same as the energy labels the model is trained on
-(app/energy_labels/kepler.py):
+(app/energy_labels/kepler.py; metric and label names from app/core/kepler.py, imported as `k`):
 * Kepler ≥ 0.10: `rate(kepler_pod_cpu_joules_total{zone="package"})`, the `running`/`terminated`
   copies of a pod collapsed with max;
 * Kepler 0.7: `rate(kepler_container_joules_total)` summed over containers and modes (dynamic + idle);
@@ -28,6 +28,9 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[1]))  # run as a script from anywhere: the repository root holds `app`
+from app.core import kepler as k  # noqa: E402  (Kepler's names, one table shared with the label builder)
+
 JSON_PATH = HERE / "podpower-dashboard.json"
 CONFIGMAP_PATH = HERE.parent / "61-grafana-dashboard.yaml"
 UID = "podpower-pred-vs-measured"
@@ -47,11 +50,12 @@ def _as_workload(expr: str, kind_src: str = "owner_kind", name_src: str = "owner
 
 def pod_watts() -> str:
     """Measured watts per (namespace, pod): Kepler ≥ 0.10, else Kepler 0.7."""
-    k010 = (f'max by (pod_namespace, pod_name, pod_id) (rate(kepler_pod_cpu_joules_total{{zone="package", '
-            f'pod_namespace=~"$namespace"}}{RATE}))')
-    k07 = f'rate(kepler_container_joules_total{{container_namespace=~"$namespace"}}{RATE})'
-    new = f"sum by (namespace, pod) ({_relabel(_relabel(k010, 'namespace', 'pod_namespace'), 'pod', 'pod_name')})"
-    old = f"sum by (namespace, pod) ({_relabel(_relabel(k07, 'namespace', 'container_namespace'), 'pod', 'pod_name')})"
+    pod010 = ", ".join((k.NAMESPACE_010, k.POD_010, k.POD_ID_010))
+    k010 = (f'max by ({pod010}) (rate({k.ENERGY_SERIES[k.SCHEMA_010]}{{{k.ZONE_010}="package", '
+            f'{k.NAMESPACE_010}=~"$namespace"}}{RATE}))')
+    k07 = f'rate({k.ENERGY_SERIES[k.SCHEMA_07]}{{{k.NAMESPACE_07}=~"$namespace"}}{RATE})'
+    new = f"sum by (namespace, pod) ({_relabel(_relabel(k010, 'namespace', k.NAMESPACE_010), 'pod', k.POD_010)})"
+    old = f"sum by (namespace, pod) ({_relabel(_relabel(k07, 'namespace', k.NAMESPACE_07), 'pod', k.POD_07)})"
     return f"({new} or on (namespace, pod) {old})"
 
 

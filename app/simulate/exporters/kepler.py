@@ -5,34 +5,38 @@ target labels (``namespace="kepler"``, ``pod="kepler-exporter-…"``, ``instance
 Kepler's own labels. Values are the exact running integrals of `app.simulate.power`: 0.7 containers get
 their CPU-time share of dynamic power and (when exposed) their per-process share of idle power; 0.10 pods and
 containers get their CPU-time share of each zone's active power; node counters carry the RAPL totals.
-Names, zones and paths come from `app.simulate.schema`.
+Names, labels, zones and modes come from `app.core.kepler` (as `k`); retention, runtime and RAPL paths from
+`app.simulate.schema`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from app.core import kepler as k
 from app.simulate.exporters.base import Ctx, Out, counter, lab, reset_base
 from app.simulate.model import SimNode, SimPod
 from app.simulate.power import CORE_OF_PACKAGE, PSYS_FACTOR, UNCORE_OF_PACKAGE, Curves
 from app.simulate.schema import KEPLER_RUNTIME, KEPLER_TERMINATED_RETENTION_S, KEPLER_ZONES, RAPL_PATHS
 
+C07, N07 = k.CONTAINER_07, k.NODE_07
 FAMILIES = (
-    ("kepler_container_joules", "counter", "Aggregated package+dram+gpu+other energy per container.", "0.7"),
-    ("kepler_container_package_joules", "counter", "CPU package (RAPL) energy per container.", "0.7"),
-    ("kepler_container_dram_joules", "counter", "DRAM energy per container.", "0.7"),
-    ("kepler_container_other_joules", "counter", "Other host components energy per container.", "0.7"),
-    ("kepler_container_gpu_joules", "counter", "GPU energy per container.", "0.7"),
-    ("kepler_node_package_joules", "counter", "CPU package energy of the node.", "0.7"),
-    ("kepler_node_dram_joules", "counter", "DRAM energy of the node.", "0.7"),
-    ("kepler_pod_cpu_joules", "counter", "Active (dynamic) energy per pod and RAPL zone.", "0.10"),
-    ("kepler_pod_cpu_watts", "gauge", "Active (dynamic) power per pod and RAPL zone.", "0.10"),
-    ("kepler_container_cpu_joules", "counter", "Active (dynamic) energy per container and zone.", "0.10"),
-    ("kepler_node_cpu_joules", "counter", "Energy consumption of cpu at node level in joules.", "0.10"),
-    ("kepler_node_cpu_active_joules", "counter", "Energy of cpu in active state at node level.", "0.10"),
-    ("kepler_node_cpu_idle_joules", "counter", "Energy of cpu in idle state at node level.", "0.10"),
-    ("kepler_node_cpu_usage_ratio", "gauge", "CPU usage ratio of a node (0.0 to 1.0).", "0.10"),
+    (C07["total"], "counter", "Aggregated package+dram+gpu+other energy per container.", k.SCHEMA_07),
+    (C07["package"], "counter", "CPU package (RAPL) energy per container.", k.SCHEMA_07),
+    (C07["dram"], "counter", "DRAM energy per container.", k.SCHEMA_07),
+    (C07["other"], "counter", "Other host components energy per container.", k.SCHEMA_07),
+    (C07["gpu"], "counter", "GPU energy per container.", k.SCHEMA_07),
+    (N07["package"], "counter", "CPU package energy of the node.", k.SCHEMA_07),
+    (N07["dram"], "counter", "DRAM energy of the node.", k.SCHEMA_07),
+    (k.POD_JOULES_010, "counter", "Active (dynamic) energy per pod and RAPL zone.", k.SCHEMA_010),
+    (k.POD_WATTS_010, "gauge", "Active (dynamic) power per pod and RAPL zone.", k.SCHEMA_010),
+    (k.CONTAINER_JOULES_010, "counter", "Active (dynamic) energy per container and zone.", k.SCHEMA_010),
+    (k.NODE_JOULES_010, "counter", "Energy consumption of cpu at node level in joules.", k.SCHEMA_010),
+    (k.NODE_ACTIVE_JOULES_010, "counter", "Energy of cpu in active state at node level.", k.SCHEMA_010),
+    (k.NODE_IDLE_JOULES_010, "counter", "Energy of cpu in idle state at node level.", k.SCHEMA_010),
+    (k.NODE_USAGE_RATIO_010, "gauge", "CPU usage ratio of a node (0.0 to 1.0).", k.SCHEMA_010),
 )
+DYN, IDLE = k.DYNAMIC, k.IDLE
 
 
 def _target(ctx: Ctx, node: str) -> list[tuple[str, str]]:
@@ -55,28 +59,28 @@ def kepler07(out: Out, ctx: Ctx, pod: SimPod, cv: Curves) -> None:
     for c in pod.containers:
         w, wi, g = c.cpu_weight, c.procs / total_procs, 1.0 if c.gpus else 0.0
         combos = {
-            ("kepler_container_joules", "dynamic"): {"pkg07": w, "dram07": w, "gpu_dyn": g},
-            ("kepler_container_joules", "idle"): {"pkg_idle": wi, "dram_idle": wi, "gpu_idle": wi},
-            ("kepler_container_package_joules", "dynamic"): {"pkg07": w},
-            ("kepler_container_package_joules", "idle"): {"pkg_idle": wi},
-            ("kepler_container_dram_joules", "dynamic"): {"dram07": w},
-            ("kepler_container_dram_joules", "idle"): {"dram_idle": wi},
-            ("kepler_container_other_joules", "dynamic"): {},
-            ("kepler_container_other_joules", "idle"): {},
-            ("kepler_container_gpu_joules", "dynamic"): {"gpu_dyn": g},
-            ("kepler_container_gpu_joules", "idle"): {"gpu_idle": wi},
+            (C07["total"], DYN): {"pkg07": w, "dram07": w, "gpu_dyn": g},
+            (C07["total"], IDLE): {"pkg_idle": wi, "dram_idle": wi, "gpu_idle": wi},
+            (C07["package"], DYN): {"pkg07": w},
+            (C07["package"], IDLE): {"pkg_idle": wi},
+            (C07["dram"], DYN): {"dram07": w},
+            (C07["dram"], IDLE): {"dram_idle": wi},
+            (C07["other"], DYN): {},
+            (C07["other"], IDLE): {},
+            (C07["gpu"], DYN): {"gpu_dyn": g},
+            (C07["gpu"], IDLE): {"gpu_idle": wi},
         }
         if not pod.gpus and pod.gpu_idle_j == 0:  # GPU series only where GPU energy is attributed
-            del combos[("kepler_container_gpu_joules", "dynamic")], combos[("kepler_container_gpu_joules", "idle")]
+            del combos[(C07["gpu"], DYN)], combos[(C07["gpu"], IDLE)]
         cums = {k: cv.combo(v) for k, v in combos.items()}
         for cid, a, b in c.segments:
             t = ctx.times("kepler-exporter", f"kepler/{pod.node}", pod.node, a, b, _extra(resets))
             base = reset_base(t, a, resets)
             for (fam, mode), cum in cums.items():
-                labels = lab([("container_id", cid), ("container_name", c.name),
-                              ("container_namespace", pod.namespace), ("mode", mode), ("pod_name", pod.pod),
+                labels = lab([(k.CONTAINER_ID, cid), (k.CONTAINER_NAME, c.name),
+                              (k.NAMESPACE_07, pod.namespace), (k.MODE_07, mode), (k.POD_07, pod.pod),
                               *target])
-                out.series(fam, fam + "_total", labels, t, counter(cv.knots, cum, t, base))
+                out.series(fam, k.total(fam), labels, t, counter(cv.knots, cum, t, base))
 
 
 def _zone_combos(w: float) -> dict[str, dict[str, float]]:
@@ -103,32 +107,33 @@ def kepler010(out: Out, ctx: Ctx, pod: SimPod, cv: Curves) -> None:
         if later.size:
             hi = min(hi, float(later[0]))
         term_t = ctx.grid("kepler-exporter", f"kepler/{pod.node}", pod.node, pod.end_s, hi + 1e-9)
-    common = [("node_name", pod.node), ("pod_id", pod.pod_uid), ("pod_name", pod.pod),
-              ("pod_namespace", pod.namespace)]
+    common = [(k.NODE_010, pod.node), (k.POD_ID_010, pod.pod_uid), (k.POD_010, pod.pod),
+              (k.NAMESPACE_010, pod.namespace)]
+    running = (k.STATE_010, k.STATE_RUNNING)
+    pod_j = k.POD_JOULES_010
     for zone, combo in _zone_combos(1.0).items():
         cum = cv.combo(combo)
         vals = counter(cv.knots, cum, t, base)
-        out.series("kepler_pod_cpu_joules", "kepler_pod_cpu_joules_total",
-                   lab([*common, ("state", "running"), ("zone", zone), *target]), t, vals)
+        out.series(pod_j, k.total(pod_j), lab([*common, running, (k.ZONE_010, zone), *target]), t, vals)
         if term_t.size:
-            out.series("kepler_pod_cpu_joules", "kepler_pod_cpu_joules_total",
-                       lab([*common, ("state", "terminated"), ("zone", zone), *target]), term_t,
+            out.series(pod_j, k.total(pod_j),
+                       lab([*common, (k.STATE_010, k.STATE_TERMINATED), (k.ZONE_010, zone), *target]), term_t,
                        np.full(term_t.shape, vals[-1]))
         energy = np.interp(t, cv.knots, cum)
         watts = np.empty_like(t)
         watts[1:] = np.diff(energy) / np.diff(t)
         watts[0] = watts[1] if t.size > 1 else 0.0
-        out.series("kepler_pod_cpu_watts", "kepler_pod_cpu_watts",
-                   lab([*common, ("state", "running"), ("zone", zone), *target]), t, watts, "%.6g")
+        out.series(k.POD_WATTS_010, k.POD_WATTS_010, lab([*common, running, (k.ZONE_010, zone), *target]), t,
+                   watts, "%.6g")
     for c in pod.containers:
         combos = {z: cv.combo(cb) for z, cb in _zone_combos(c.cpu_weight).items()}
         for cid, a, b in c.segments:
             ts = ctx.times("kepler-exporter", f"kepler/{pod.node}", pod.node, a, b, _extra(resets))
             bs = reset_base(ts, a, resets)
             for zone, cum in combos.items():
-                labels = lab([("container_id", cid), ("container_name", c.name), ("pod_id", pod.pod_uid),
-                              ("runtime", KEPLER_RUNTIME), ("state", "running"), ("zone", zone), *target])
-                out.series("kepler_container_cpu_joules", "kepler_container_cpu_joules_total", labels, ts,
+                labels = lab([(k.CONTAINER_ID, cid), (k.CONTAINER_NAME, c.name), (k.POD_ID_010, pod.pod_uid),
+                              (k.RUNTIME_010, KEPLER_RUNTIME), running, (k.ZONE_010, zone), *target])
+                out.series(k.CONTAINER_JOULES_010, k.total(k.CONTAINER_JOULES_010), labels, ts,
                            counter(cv.knots, cum, ts, bs))
 
 
@@ -138,15 +143,13 @@ def kepler_node(out: Out, ctx: Ctx, node: SimNode, cv: Curves, schemas: tuple[st
     target = _target(ctx, node.name)
     t = ctx.times("kepler-exporter", f"kepler/{node.name}", node.name, node.start_s, node.end_s, _extra(resets))
     base = reset_base(t, node.start_s, resets)
-    if "0.7" in schemas:
-        for fam, combos in (("kepler_node_package_joules", {"dynamic": {"pkg_dyn07": 1.0},
-                                                             "idle": {"pkg_idle07": 1.0}}),
-                            ("kepler_node_dram_joules", {"dynamic": {"dram_dyn07": 1.0},
-                                                          "idle": {"dram_idle07": 1.0}})):
+    if k.SCHEMA_07 in schemas:
+        for fam, combos in ((N07["package"], {DYN: {"pkg_dyn07": 1.0}, IDLE: {"pkg_idle07": 1.0}}),
+                            (N07["dram"], {DYN: {"dram_dyn07": 1.0}, IDLE: {"dram_idle07": 1.0}})):
             for mode, combo in combos.items():
-                labels = lab([("mode", mode), ("package", "0"), ("source", "rapl-sysfs"), *target])
-                out.series(fam, fam + "_total", labels, t, counter(cv.knots, cv.combo(combo), t, base))
-    if "0.10" not in schemas:
+                labels = lab([(k.MODE_07, mode), (k.NODE_PACKAGE_07, "0"), (k.NODE_SOURCE_07, "rapl-sysfs"), *target])
+                out.series(fam, k.total(fam), labels, t, counter(cv.knots, cv.combo(combo), t, base))
+    if k.SCHEMA_010 not in schemas:
         return
     zone_total = {"package": {"pkg": 1.0}, "core": {"pkg": CORE_OF_PACKAGE}, "uncore": {"pkg": UNCORE_OF_PACKAGE},
                   "dram": {"dram": 1.0}, "psys": {"pkg": PSYS_FACTOR, "dram": PSYS_FACTOR}}
@@ -156,10 +159,9 @@ def kepler_node(out: Out, ctx: Ctx, node: SimNode, cv: Curves, schemas: tuple[st
     for zone in KEPLER_ZONES:
         total = counter(cv.knots, cv.combo(zone_total[zone]), t, base)
         active = counter(cv.knots, cv.combo(zone_active[zone]), t, base)
-        pairs = [("node_name", node.name), ("path", RAPL_PATHS[zone]), ("zone", zone), *target]
-        out.series("kepler_node_cpu_joules", "kepler_node_cpu_joules_total", lab(pairs), t, total)
-        out.series("kepler_node_cpu_active_joules", "kepler_node_cpu_active_joules_total", lab(pairs), t, active)
-        out.series("kepler_node_cpu_idle_joules", "kepler_node_cpu_idle_joules_total", lab(pairs), t,
-                   np.maximum(total - active, 0.0))
-    out.series("kepler_node_cpu_usage_ratio", "kepler_node_cpu_usage_ratio",
-               lab([("node_name", node.name), *target]), t, cv.mem_at(t), "%.6g")  # mem holds the ratio
+        pairs = lab([(k.NODE_010, node.name), (k.PATH_010, RAPL_PATHS[zone]), (k.ZONE_010, zone), *target])
+        for fam, vals in ((k.NODE_JOULES_010, total), (k.NODE_ACTIVE_JOULES_010, active),
+                          (k.NODE_IDLE_JOULES_010, np.maximum(total - active, 0.0))):
+            out.series(fam, k.total(fam), pairs, t, vals)
+    out.series(k.NODE_USAGE_RATIO_010, k.NODE_USAGE_RATIO_010,
+               lab([(k.NODE_010, node.name), *target]), t, cv.mem_at(t), "%.6g")  # mem holds the ratio
