@@ -209,10 +209,10 @@ def test_encoder_field_errors_name_the_file_and_field(edit: Callable, why: str, 
 
 MODEL_EDITS = [
     (_set("estimator", value="os.system"), "field 'estimator': must be one of KNNEnergyRegressor, PhysicsKNNRegressor"),
-    (_set("params", "n_neighbors", value=0), "field 'params': The 'n_neighbors' parameter of PhysicsKNNRegressor must be an int in "
-                                                "the range"),
-    (_set("params", "metric", value="manhattan"), "field 'params': The 'metric' parameter of PhysicsKNNRegressor must be a "
-                                                  "str among"),
+    (_set("params", "n_neighbors", value=0),
+     "field 'params': The 'n_neighbors' parameter of PhysicsKNNRegressor must be an int in the range"),
+    (_set("params", "metric", value="manhattan"),
+     "field 'params': The 'metric' parameter of PhysicsKNNRegressor must be a str among"),
     (_set("params", "offset_scale", value="1"), "field 'params.offset_scale': must be float"),
     (_drop("params", "weights"), "field 'params.weights': missing"),
     (_drop("extras", "interval"), "field 'extras.interval': missing"),
