@@ -7,6 +7,8 @@ import logging
 import sys
 import time
 
+from app.core import kepler
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -25,11 +27,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mode", choices=["job", "window"], default="job",
                    help="job: one row per pod; window: one row per pod per step (default: %(default)s)")
     p.add_argument("--out", help="output table (.parquet or .csv)")
-    p.add_argument("--kepler-schema", choices=["auto", "0.7", "0.10"], default="auto",
+    p.add_argument("--kepler-schema", choices=["auto", *kepler.SCHEMAS], default="auto",
                    help="Kepler metric schema; auto prefers 0.10 when both exist (default: %(default)s)")
-    p.add_argument("--zone", help="Kepler 0.10: package (default), core, uncore, dram, psys; "
-                   "Kepler 0.7: total (default), package, dram, gpu, other")
-    p.add_argument("--mode-filter", help="Kepler 0.7 modes to count: dynamic,idle (default), dynamic or idle")
+    p.add_argument("--zone", help=f"Kepler 0.10: {', '.join(kepler.ZONES)} (default package); "
+                   f"Kepler 0.7: {', '.join(kepler.CONTAINER_07)} (default total)")
+    p.add_argument("--mode-filter", help=f"Kepler 0.7 modes to count: {','.join(kepler.MODES_07)} (default), or one")
     p.add_argument("--no-usage", action="store_true", help="skip the cAdvisor usage columns")
     p.add_argument("--chunk-points", type=int, default=240,
                    help="grid points per series per request while streaming (default: %(default)s)")
