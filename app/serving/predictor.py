@@ -14,7 +14,6 @@ the field, before they reach the encoder.
 from __future__ import annotations
 
 import hashlib
-import math
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -25,7 +24,7 @@ import numpy as np
 
 from app.core.errors import ArtifactError, InputError
 from app.core.schema import STEP_SECONDS, InferenceRequest, Prediction
-from app.ml.energy import horizon_energy
+from app.ml.energy import check_horizon, horizon_energy
 from app.ml.features import WorkloadEncoder, load_encoder
 from app.ml.model import KNNEnergyRegressor, load_model_extras
 from app.serving.extras import Served, ServingExtras
@@ -182,7 +181,7 @@ class Predictor:
         `hours` adds energy over that horizon (`app.ml.energy`), `grid_gco2_per_kwh` the emissions,
         `pue` overrides the predictor's PUE.
         """
-        _check_options(hours, grid_gco2_per_kwh, source)
+        check_horizon(hours, grid_gco2_per_kwh, source)
         done = [complete_request(r, source) for r in requests]
         for r in done:
             check_numbers(r, source)
@@ -209,7 +208,7 @@ class Predictor:
 
         The same steps and arithmetic as `predict_many` (a test compares both on every simulated workload).
         """
-        _check_options(hours, grid_gco2_per_kwh, source)
+        check_horizon(hours, grid_gco2_per_kwh, source)
         req = complete_request(request, source)
         check_numbers(req, source)
         spec_hash = req.spec_hash()
@@ -275,14 +274,6 @@ class Predictor:
 
     def cache_info(self) -> dict[str, int]:
         return {"size": len(self._cache), "max": self._cache_size}
-
-
-def _check_options(hours: float | None, grid_gco2_per_kwh: float | None, source: str) -> None:
-    if hours is not None and not (hours >= 0 and math.isfinite(hours)):
-        raise InputError(f"must be a non-negative number, got {hours}", source=source, field="hours")
-    if grid_gco2_per_kwh is not None and not (grid_gco2_per_kwh >= 0 and math.isfinite(grid_gco2_per_kwh)):
-        raise InputError(f"must be a non-negative number, got {grid_gco2_per_kwh}", source=source,
-                         field="grid_gco2_per_kwh")
 
 
 def model_version_for(card: dict[str, Any]) -> str:

@@ -1,7 +1,10 @@
 """`python -m app serve`: run the prediction API under uvicorn (one process, one event loop).
 
 Flags override the environment (ENCODER_PATH, MODEL_PATH); everything else comes from `Settings`.
-`uvicorn app.api.app:app` runs the same app with settings from the environment only.
+Connection limits (MAX_HEADER_BYTES, HEADER_TIMEOUT_S, BODY_TIMEOUT_S, KEEP_ALIVE_TIMEOUT_S, LIMIT_CONCURRENCY,
+GRACEFUL_SHUTDOWN_S) come from `Settings` too. `uvicorn app.api.app:app` runs the same app with settings
+from the environment only, and without those limits unless given
+`--http app.api.limits:LimitedHttpToolsProtocol --limit-concurrency N --timeout-keep-alive S`.
 """
 
 from __future__ import annotations
@@ -33,11 +36,16 @@ def serve_cmd(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.api.app import create_app
+    from app.api.limits import ConnectionLimits, limited_protocol
 
     if not 0 < args.port < 65536:
         raise ValueError(f"--port must be between 1 and 65535, got {args.port}")
     logging.getLogger().setLevel(args.log_level.upper())
     settings = get_settings().model_copy(update={"encoder_path": Path(args.encoder), "model_path": Path(args.model)})
+    # connection limits (docs/api.md): head size and read timeouts in our protocol, the rest uvicorn's own
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level,
-                access_log=args.access_log)
+                access_log=args.access_log, http=limited_protocol(ConnectionLimits.from_settings(settings)),
+                limit_concurrency=settings.limit_concurrency, timeout_keep_alive=settings.keep_alive_timeout_s,
+                timeout_graceful_shutdown=settings.graceful_shutdown_s,
+                h11_max_incomplete_event_size=settings.max_header_bytes)
     return 0
