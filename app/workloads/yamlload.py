@@ -91,7 +91,10 @@ def load_documents(text: str, source: str = "<input>", limits: YamlLimits | None
         loader_cls: type = type("Guarded", (_GuardedLoader,), {"limits": limits})
     else:
         loader_cls = _Base
-    loader = loader_cls(text)
+    try:
+        loader = loader_cls(text)
+    except yaml.YAMLError as exc:  # a reader error (a control character) is raised as the loader starts
+        raise InputError(_yaml_message(exc), source=source, document=1) from None
     index = 0
     try:
         while loader.check_data():

@@ -198,3 +198,11 @@ def test_cronjob_without_schedule_runs_the_whole_horizon(client: TestClient, hou
     p = r.json()
     assert p["hours"] == hours
     assert p["pred_energy_j"] == pytest.approx(p["replicas"] * p["pred_avg_power_w"] * hours * 3600)
+
+
+# -- YAML the reader refuses as it starts (a control character): a 500 before, found by schemathesis -------
+@pytest.mark.parametrize("path", ["/infer/from-yaml", "/predict/from-yaml"])
+def test_yaml_control_character(client: TestClient, path: str) -> None:
+    status, detail = post_yaml(client, "\x91*\x03".encode(), path)
+    assert status == 422
+    assert detail.startswith("body: document 1: invalid YAML: ")
