@@ -206,3 +206,33 @@ def test_yaml_control_character(client: TestClient, path: str) -> None:
     status, detail = post_yaml(client, "\x91*\x03".encode(), path)
     assert status == 422
     assert detail.startswith("body: document 1: invalid YAML: ")
+
+
+# -- quantities: the strict grammar of app/workloads/quantities.py, seen through the API ------------------
+@pytest.mark.parametrize("cpu", ["1e999999999", "'1e999999999'", "-1", "1.5.5", "9" * 70, "1e61"])
+def test_hostile_quantities_name_the_field(client: TestClient, cpu: str) -> None:
+    status, detail = post_yaml(client, workload(cpu=cpu))
+    assert status == 422
+    assert detail.startswith("body: document 1 (Deployment shop/web): "
+                             "spec.template.spec.containers[0].resources.requests.cpu: invalid quantity")
+    assert len(detail) < 300  # one short line, whatever was sent
+
+
+def test_hostile_quantity_in_pod_spec_form(client: TestClient) -> None:
+    body = {"workload_kind": "Pod", "workload_name": "p",
+            "pod_spec": {"containers": [{"name": "c", "resources": {"limits": {"memory": "1e999999999"}}}]}}
+    status, detail = _post_query(client, body, "")
+    assert status == 422
+    assert detail.startswith("body: pod_spec.containers[0].resources.limits.memory: invalid quantity '1e999999999'")
+
+
+@pytest.mark.parametrize("hours", [0.0, 24.0])
+def test_cronjob_without_schedule_with_a_known_run_duration(hours: float) -> None:
+    """The served model knows run durations (the tiny test model does not): with one, a CronJob without a
+    schedule was refused (`cannot read the CronJob schedule None`); it now runs the whole horizon."""
+    from app.core.schema import InferenceRequest
+    from app.ml.energy import horizon_energy
+
+    req = InferenceRequest(workload_kind="CronJob", workload_name="nightly", containers=[{"name": "c"}], replicas=3)
+    h = horizon_energy(req, 2.0, hours, run_duration_s=600.0, pue=1.5)
+    assert (h.hours, h.energy_j) == (hours, pytest.approx(3 * 2.0 * hours * 3600 * 1.5))
