@@ -59,7 +59,9 @@ class InferenceRequest(BaseModel):
     # `_needs_containers` in the schema's own terms, so that what the schema allows is what is accepted
     model_config = ConfigDict(extra="forbid", json_schema_extra={"anyOf": [
         {"required": ["containers"], "properties": {"containers": {"minItems": 1}}},
-        {"required": ["pod_spec"], "properties": {"pod_spec": {"type": "object"}}},
+        {"required": ["pod_spec"], "properties": {"pod_spec": {
+            "type": "object", "required": ["containers"],
+            "properties": {"containers": {"type": "array", "minItems": 1}}}}},
     ]})
 
     schema_version: Literal["v1"] = SCHEMA_VERSION
