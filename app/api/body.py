@@ -9,7 +9,8 @@ itself.
 
 Errors stay what FastAPI's own path gives: when pydantic-core cannot parse the bytes as JSON, the
 body is parsed again with `json.loads` (the slow path only runs for bad input) so the message
-names the line and column, a non-UTF-8 byte, or excessive nesting the same way. What only
+names the line and column, a non-UTF-8 byte, or excessive nesting the same way; an integer literal
+too long for Python to convert is named by its field (`LongInteger`). What only
 `json.loads` accepts (a lone surrogate escape) is refused: it is not valid Unicode.
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import sys
 import typing
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -59,9 +61,61 @@ def parse_json_body(model: type[M], body: bytes) -> M:
         raise InputError(f"invalid JSON: not UTF-8 text ({exc.reason} at byte {exc.start})", source="body") from None
     except RecursionError:
         raise InputError("invalid JSON: nested too deeply", source="body") from None
+    except ValueError:  # an integer literal longer than Python converts: read it again to name its field
+        _refuse_long_integers(model, body)
     # json.loads takes what pydantic-core refuses, such as a lone surrogate escape ("\ud800"): not
     # valid Unicode, so not a spec we can hash or store; refused with pydantic-core's reason
     raise RequestValidationError(_body_errors(errors), body=body)
+
+
+class LongInteger:
+    """Stands in for an integer literal longer than Python converts (`sys.get_int_max_str_digits()`,
+    4300 digits: the interpreter's guard against quadratic-time conversion), so that validation can
+    say which field holds it. It is no number, no string: every typed field refuses it."""
+
+    def __init__(self, digits: int) -> None:
+        self.digits = digits
+
+    def __repr__(self) -> str:
+        return f"<integer of {self.digits} digits>"
+
+
+def _parse_int(text: str) -> int | LongInteger:
+    limit = sys.get_int_max_str_digits()
+    digits = len(text.lstrip("-"))
+    return LongInteger(digits) if limit and digits > limit else int(text)
+
+
+def _refuse_long_integers(model: type[BaseModel], body: bytes) -> None:
+    """Raise the validation errors of `body` read with over-long integers as `LongInteger`s.
+
+    When every typed field accepts the body, the long integer sits in free-form data (`pod_spec`):
+    the error names its path there.
+    """
+    data = json.loads(body, parse_int=_parse_int)
+    try:
+        model.model_validate(data)
+    except ValidationError as exc:
+        errors = [{**e, "msg": f"{e['input']!r} is out of range"} if isinstance(e.get("input"), LongInteger) else e
+                  for e in exc.errors(include_url=False)]
+        raise RequestValidationError(_body_errors(errors), body=body) from None
+    path, value = _find_long_integer(data)
+    raise InputError(f"{value!r} is out of range", source="body", field=path)
+
+
+def _find_long_integer(data: Any) -> tuple[str, LongInteger]:
+    """The first `LongInteger` in parsed JSON and its path (`pod_spec.containers[0].…`); walked
+    without recursion, since the caller knows one is there."""
+    stack: list[tuple[str, Any]] = [("", data)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, LongInteger):
+            return path or "<body>", node
+        if isinstance(node, dict):
+            stack.extend((f"{path}.{k}" if path else str(k), v) for k, v in reversed(node.items()))
+        elif isinstance(node, list):
+            stack.extend((f"{path}[{i}]", v) for i, v in reversed(list(enumerate(node))))
+    raise AssertionError("no LongInteger in the body")
 
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]

@@ -10,6 +10,9 @@ resources, `node_type`, `runtime_class`, `parallelism` and `completions`: option
 list and map fields (`command`, `args`, `labels`, `annotations`, `volume_types`) become empty. The
 internal form therefore never holds a null collection, and a request with nulls validates to the
 same object (same spec hash, same prediction) as the request with those keys left out.
+
+Request numbers and booleans are strict (`strict=True`): what the OpenAPI schema says is what is
+accepted, so JSON `false` is not the number 0, `"100"` is not a number and `1.0` is not an integer.
 """
 
 from __future__ import annotations
@@ -32,8 +35,6 @@ POWER_TARGETS: dict[str, float] = {"avg_power_w": 1.0, "energy_step_j": 1.0 / ST
 WorkloadKind = Literal[WORKLOAD_KINDS]  # type: ignore[valid-type]  # the enum of app.core.kinds' table
 QosClass = Literal["Guaranteed", "Burstable", "BestEffort"]
 HoursBasis = Literal["horizon", "per-run", "schedule"]
-
-_NonNeg = Field(default=None, ge=0)
 
 
 def _null_to_empty_list(value: Any) -> Any:
@@ -64,12 +65,17 @@ class ContainerSpec(BaseModel):
     image: str = Field(default="", max_length=1024, description="Image reference, e.g. `nginx:1.27`.")
     command: StrList = Field(default_factory=list, max_length=256, description="Entrypoint." + _NULL_EMPTY)
     args: StrList = Field(default_factory=list, max_length=256, description="Arguments." + _NULL_EMPTY)
-    req_cpu_mcpu: float | None = Field(default=None, ge=0, description="CPU request in millicores (mcpu).")
-    req_mem_mib: float | None = Field(default=None, ge=0, description="Memory request in MiB (2^20 bytes).")
-    lim_cpu_mcpu: float | None = Field(default=None, ge=0, description="CPU limit in millicores (mcpu).")
-    lim_mem_mib: float | None = Field(default=None, ge=0, description="Memory limit in MiB (2^20 bytes).")
+    req_cpu_mcpu: float | None = Field(default=None, ge=0, strict=True,
+                                       description="CPU request in millicores (mcpu).")
+    req_mem_mib: float | None = Field(default=None, ge=0, strict=True,
+                                      description="Memory request in MiB (2^20 bytes).")
+    lim_cpu_mcpu: float | None = Field(default=None, ge=0, strict=True,
+                                       description="CPU limit in millicores (mcpu).")
+    lim_mem_mib: float | None = Field(default=None, ge=0, strict=True,
+                                      description="Memory limit in MiB (2^20 bytes).")
     sidecar: bool = Field(
-        default=False, description="True for a native sidecar (init container with `restartPolicy: Always`)."
+        default=False, strict=True,
+        description="True for a native sidecar (init container with `restartPolicy: Always`)."
     )
 
 
@@ -80,7 +86,13 @@ class InferenceRequest(BaseModel):
     Derived fields (`qos_class`, `effective_*`) are filled in by the converter when left out.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    # `_needs_containers` in the schema's own terms, so that what the schema allows is what is accepted
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"anyOf": [
+        {"required": ["containers"], "properties": {"containers": {"minItems": 1}}},
+        {"required": ["pod_spec"], "properties": {"pod_spec": {
+            "type": "object", "required": ["containers"],
+            "properties": {"containers": {"type": "array", "minItems": 1}}}}},
+    ]})
 
     schema_version: Literal["v1"] = SCHEMA_VERSION
     namespace: str = Field(default="default", min_length=1, max_length=253)
@@ -91,40 +103,49 @@ class InferenceRequest(BaseModel):
     containers: list[ContainerSpec] = Field(
         default_factory=list, max_length=128, description="App containers, then native sidecars."
     )
-    init_container_count: int = Field(default=0, ge=0, description="Plain init containers (run to completion).")
+    init_container_count: int = Field(
+        default=0, ge=0, strict=True, description="Plain init containers (run to completion)."
+    )
     sidecar_count: int = Field(
         default=0,
         ge=0,
+        strict=True,
         description="Containers beside the main one: native sidecars + app containers after the first.",
     )
     volume_types: StrList = Field(default_factory=list,
                                   description="Volume sources, e.g. `emptyDir`, `configMap`." + _NULL_EMPTY)
     node_type: str | None = Field(default=None, description="Instance type from nodeSelector / node affinity.")
     runtime_class: str | None = None
-    gpu_count: int = Field(default=0, ge=0, description="GPUs per pod (nvidia.com/gpu, amd.com/gpu, gpu.intel.com/*).")
-    parallelism: int | None = Field(default=None, ge=0, description="Job parallelism (Jobs and CronJobs).")
-    completions: int | None = Field(default=None, ge=0, description="Job completions (Jobs and CronJobs).")
+    gpu_count: int = Field(
+        default=0, ge=0, strict=True, description="GPUs per pod (nvidia.com/gpu, amd.com/gpu, gpu.intel.com/*)."
+    )
+    parallelism: int | None = Field(default=None, ge=0, strict=True, description="Job parallelism (Jobs and CronJobs).")
+    completions: int | None = Field(default=None, ge=0, strict=True, description="Job completions (Jobs and CronJobs).")
     schedule: str | None = Field(default=None, description="CronJob schedule (cron syntax).")
     replicas: int = Field(
         default=1,
         ge=0,
+        strict=True,
         description="Pods running at once: spec.replicas (default 1); Job/CronJob parallelism; 1 for a Pod; "
         "1 per node for a DaemonSet.",
     )
     qos_class: QosClass | None = Field(default=None, description="Kubernetes QoS class, derived when not given.")
     effective_req_cpu_mcpu: float | None = Field(
-        default=None, ge=0, description="Pod-level effective CPU request in millicores, as the scheduler computes it."
+        default=None, ge=0, strict=True,
+        description="Pod-level effective CPU request in millicores, as the scheduler computes it."
     )
     effective_req_mem_mib: float | None = Field(
-        default=None, ge=0, description="Pod-level effective memory request in MiB (2^20 bytes)."
+        default=None, ge=0, strict=True, description="Pod-level effective memory request in MiB (2^20 bytes)."
     )
     effective_lim_cpu_mcpu: float | None = Field(
         default=None,
         ge=0,
+        strict=True,
         description="Pod-level effective CPU limit in millicores; null when any container is unbounded.",
     )
     effective_lim_mem_mib: float | None = Field(
-        default=None, ge=0, description="Pod-level effective memory limit in MiB; null when any container is unbounded."
+        default=None, ge=0, strict=True,
+        description="Pod-level effective memory limit in MiB; null when any container is unbounded."
     )
     pod_spec: dict[str, Any] | None = Field(
         default=None, description="A raw Kubernetes PodSpec; when given, the server derives the fields above from it."

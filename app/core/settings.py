@@ -25,6 +25,18 @@ class Settings(BaseSettings):
     model_path: Path = Field(default=DEFAULT_ARTIFACTS / "knn_energy.npz",
                              description="MODEL_PATH; its card <stem>.card.json beside it (app.ml.artifacts)")
     max_body_bytes: int = Field(default=1_048_576, description="Largest request body the API accepts (413 above).")
+    # Connection limits of `python -m app serve` (docs/api.md, "Limits"): app.api.limits and uvicorn's own.
+    max_header_bytes: int = Field(default=16_384, gt=0, description="Largest request head: request line + "
+                                  "headers (431 above).")
+    header_timeout_s: float = Field(default=10.0, gt=0, description="Time for a request head to arrive (408 after).")
+    body_timeout_s: float = Field(default=30.0, gt=0, description="Time for a request body to arrive after its head "
+                                  "(408 after).")
+    keep_alive_timeout_s: float = Field(default=5.0, gt=0, description="Idle time before a keep-alive connection "
+                                        "is closed.")
+    limit_concurrency: int = Field(default=1000, gt=0, description="Open connections + requests in progress "
+                                   "before new requests get 503.")
+    graceful_shutdown_s: float = Field(default=20.0, gt=0, description="On SIGTERM, time left to requests in "
+                                       "progress (under the pod's 30 s terminationGracePeriodSeconds).")
     yaml_max_aliases: int = 100
     yaml_max_depth: int = 64
     yaml_max_nodes: int = 1_000_000

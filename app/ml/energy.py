@@ -9,10 +9,15 @@
 
 `kWh = J / 3.6e6`; `gCO2e = kWh × grid intensity` (the PUE is already in the energy: the facility's
 overhead draws from the same grid).
+
+Bounds, so every answer is a finite number: `hours` ≤ `MAX_HOURS` (10 years), grid intensity ≤
+`MAX_GRID_GCO2_PER_KWH`; a result that still overflows a float is refused with an `InputError`
+naming `hours` rather than answered as infinity (which JSON can only write as null).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from app.core.errors import InputError
@@ -20,6 +25,11 @@ from app.core.kinds import BATCH_KINDS
 from app.core.schema import InferenceRequest
 
 J_PER_KWH = 3.6e6
+MAX_HOURS = 87_600.0
+"""Longest horizon accepted: 10 years (a forecast beyond a hardware generation means little)."""
+MAX_GRID_GCO2_PER_KWH = 2_000.0
+"""Highest grid carbon intensity accepted, gCO2e/kWh: about twice the most carbon-intensive national grids
+(coal-heavy grids report ~700-1,100; a lignite plant alone ~1,200), so any real figure passes."""
 DAYS_PER_MONTH = 365.25 / 12
 _MACROS = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *", "@weekly": "0 0 * * 0",
            "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@hourly": "0 * * * *"}
@@ -105,6 +115,15 @@ def job_pods(req: InferenceRequest) -> int:
     return max(int(req.parallelism or req.replicas or 1), 1)
 
 
+def check_horizon(hours: float | None, grid_gco2_per_kwh: float | None, source: str = "<request>") -> None:
+    """Refuse a horizon or grid intensity that is not a finite number within its bounds (the one check,
+    used by the predictor for every caller; the API's query parser reports the same bounds first)."""
+    for field, value, top in (("hours", hours, MAX_HOURS), ("grid_gco2_per_kwh", grid_gco2_per_kwh,
+                                                             MAX_GRID_GCO2_PER_KWH)):
+        if value is not None and not (0 <= value <= top):  # NaN fails too
+            raise InputError(f"must be a number from 0 to {top:g}, got {value}", source=source, field=field)
+
+
 def horizon_energy(
     req: InferenceRequest,
     power_w: float,
@@ -117,13 +136,15 @@ def horizon_energy(
 ) -> Horizon:
     """Energy (and CO2 when a grid intensity is given) of the workload; see the module docstring.
 
-    A Job or CronJob without a known run duration is treated as running the whole horizon.
+    A Job or CronJob without a known run duration, and a CronJob without a schedule (the request form
+    may leave it out), are treated as running the whole horizon: an upper bound, never a refusal.
     """
-    if not hours >= 0:
-        raise InputError(f"hours must be a non-negative number, got {hours}", source=source, field="hours")
-    if pue < 1.0:
-        raise InputError(f"PUE must be ≥ 1, got {pue}", source=source, field="pue")
+    check_horizon(hours, grid_gco2_per_kwh, source)
+    if not 1.0 <= pue < math.inf:
+        raise InputError(f"PUE must be a finite number ≥ 1, got {pue}", source=source, field="pue")
     batch = req.workload_kind in BATCH_KINDS and run_duration_s is not None
+    if req.workload_kind == "CronJob" and req.schedule is None:
+        batch = False
     if batch:
         run_j = job_pods(req) * power_w * float(run_duration_s)  # type: ignore[arg-type]
         if req.workload_kind == "Job":
@@ -140,4 +161,7 @@ def horizon_energy(
     joules *= pue
     kwh = joules / J_PER_KWH
     co2 = kwh * grid_gco2_per_kwh if grid_gco2_per_kwh is not None else None
+    if not (math.isfinite(joules) and (co2 is None or math.isfinite(co2))):
+        raise InputError(f"the energy over {hours:g} hours is beyond the range of a float; ask for a shorter "
+                         "horizon", source=source, field="hours")
     return Horizon(hours=covered, energy_j=joules, energy_kwh=kwh, co2_g=co2, basis=basis)

@@ -14,7 +14,6 @@ the field, before they reach the encoder.
 from __future__ import annotations
 
 import hashlib
-import math
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -27,7 +26,7 @@ from app.core.errors import ArtifactError, InputError
 from app.core.kinds import BATCH_KINDS
 from app.core.schema import POWER_TARGETS, STEP_SECONDS, InferenceRequest, Prediction
 from app.ml.artifacts import load_pair
-from app.ml.energy import horizon_energy
+from app.ml.energy import check_horizon, horizon_energy
 from app.ml.features import WorkloadEncoder
 from app.ml.model import KNNEnergyRegressor
 from app.serving.extras import Served, ServingExtras
@@ -321,11 +320,7 @@ def _check_options(hours: float | None, grid_gco2_per_kwh: float | None, source:
                    nodes: int | None = None) -> None:
     if nodes is not None and (isinstance(nodes, bool) or not isinstance(nodes, int) or not 0 <= nodes <= MAX_EXACT_INT):
         raise InputError(f"must be a whole number >= 0, got {nodes!r}", source=source, field="nodes")
-    if hours is not None and not (hours >= 0 and math.isfinite(hours)):
-        raise InputError(f"must be a non-negative number, got {hours}", source=source, field="hours")
-    if grid_gco2_per_kwh is not None and not (grid_gco2_per_kwh >= 0 and math.isfinite(grid_gco2_per_kwh)):
-        raise InputError(f"must be a non-negative number, got {grid_gco2_per_kwh}", source=source,
-                         field="grid_gco2_per_kwh")
+    check_horizon(hours, grid_gco2_per_kwh, source)
 
 
 def model_version_for(card: dict[str, Any]) -> str:

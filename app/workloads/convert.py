@@ -67,16 +67,43 @@ def _int(value: Any, ctx: _Ctx, field: str, default: int | None) -> int | None:
     if value is None:
         return default
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ctx.error(field, f"expected a non-negative integer, got {value!r}")
+        raise ctx.error(field, f"expected a non-negative integer, got {_show(value)}")
     return value
 
 
+def _show(value: Any, limit: int = 40) -> str:
+    """`repr(value)` cut to `limit` characters: error messages stay one short line whatever was sent."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _str(value: Any, ctx: _Ctx, field: str, *, required: bool = False) -> str | None:
+    """A field Kubernetes types as a string (kind, apiVersion, names): anything else is an error naming it."""
+    if value is None or value == "":
+        if required:
+            raise ctx.error(field, "required field is missing")
+        return None
+    if not isinstance(value, str):
+        raise ctx.error(field, f"expected a string, got {type(value).__name__} {_show(value)}")
+    return value
+
+
+def _scalar(value: Any, ctx: _Ctx, field: str) -> str:
+    """A string-valued field written as any YAML scalar (`version: 1.2` is read as the text "1.2");
+    a list or mapping is an error naming the field."""
+    if value is None:
+        return ""
+    if isinstance(value, Mapping | list):
+        raise ctx.error(field, f"expected a string, got {type(value).__name__} {_show(value)}")
+    return str(value)
+
+
 def _str_map(value: Any, ctx: _Ctx, field: str) -> dict[str, str]:
-    return {str(k): "" if v is None else str(v) for k, v in _mapping(value, ctx, field, required=False).items()}
+    return {str(k): _scalar(v, ctx, f"{field}.{k}") for k, v in _mapping(value, ctx, field, required=False).items()}
 
 
 def _str_list(value: Any, ctx: _Ctx, field: str) -> list[str]:
-    return [str(v) for v in _list(value, ctx, field)]
+    return [_scalar(v, ctx, f"{field}[{i}]") for i, v in enumerate(_list(value, ctx, field))]
 
 
 def _resources(raw: Mapping[str, Any], ctx: _Ctx, field: str) -> tuple[Resources, int]:
@@ -104,13 +131,11 @@ def _resources(raw: Mapping[str, Any], ctx: _Ctx, field: str) -> tuple[Resources
 
 def _container(raw: Any, ctx: _Ctx, field: str, *, sidecar: bool) -> tuple[ContainerSpec, Resources, int]:
     c = _mapping(raw, ctx, field)
-    name = c.get("name")
-    if not isinstance(name, str) or not name:
-        raise ctx.error(f"{field}.name", "required field is missing")
+    name = _str(c.get("name"), ctx, f"{field}.name", required=True)
     res, gpus = _resources(c, ctx, field)
     spec = ContainerSpec(
         name=name,
-        image=str(c.get("image") or ""),
+        image=_scalar(c.get("image"), ctx, f"{field}.image"),
         command=_str_list(c.get("command"), ctx, f"{field}.command"),
         args=_str_list(c.get("args"), ctx, f"{field}.args"),
         req_cpu_mcpu=res.requests.get("cpu"),
@@ -126,7 +151,7 @@ def _node_type(spec: Mapping[str, Any], ctx: _Ctx, field: str) -> str | None:
     selector = _mapping(spec.get("nodeSelector"), ctx, f"{field}.nodeSelector", required=False)
     for key in INSTANCE_TYPE_KEYS:
         if selector.get(key):
-            return str(selector[key])
+            return _scalar(selector[key], ctx, f"{field}.nodeSelector.{key}")
     affinity = _mapping(spec.get("affinity"), ctx, f"{field}.affinity", required=False)
     node_aff = _mapping(affinity.get("nodeAffinity"), ctx, f"{field}.affinity.nodeAffinity", required=False)
     required = _mapping(
@@ -142,7 +167,8 @@ def _node_type(spec: Mapping[str, Any], ctx: _Ctx, field: str) -> str | None:
                 and expr.get("operator") == "In"
                 and expr.get("values")
             ):
-                return str(expr["values"][0])
+                values = _list(expr["values"], ctx, f"{field}.affinity.matchExpressions.values")
+                return _scalar(values[0], ctx, f"{field}.affinity.matchExpressions.values[0]")
     return None
 
 
@@ -192,14 +218,14 @@ def pod_spec_fields(raw_spec: Any, ctx: _Ctx | None = None, field: str = "spec")
             if isinstance(v, Mapping)
         }
     )
-    runtime = spec.get("runtimeClassName")
+    runtime = _str(spec.get("runtimeClassName"), ctx, f"{field}.runtimeClassName")
     return {
         "containers": [*app, *sidecars],
         "init_container_count": sum(1 for _, s in init if not s),
         "sidecar_count": len(sidecars) + len(app) - 1,
         "volume_types": volume_types,
         "node_type": _node_type(spec, ctx, field),
-        "runtime_class": str(runtime) if runtime else None,
+        "runtime_class": runtime,
         "gpu_count": max(gpu_app, gpu_init),
         "qos_class": qos_class(pod),
         "effective_req_cpu_mcpu": req["cpu"],
@@ -220,15 +246,14 @@ def request_from_object(obj: Any, source: str = "<input>", document: int | None 
     """Convert one workload object. Raises `InputError` for malformed input and for non-workload kinds."""
     ctx = _Ctx(source, document)
     body = _mapping(obj, ctx, "<document>")
-    kind = body.get("kind")
+    _str(body.get("apiVersion"), ctx, "apiVersion")
+    kind = _str(body.get("kind"), ctx, "kind")
     if kind not in WORKLOAD_KINDS:
         raise ctx.error("kind", f"unsupported kind {kind!r}; expected one of {', '.join(WORKLOAD_KINDS)}")
     info = KINDS[kind]
     meta = _mapping(body.get("metadata"), ctx, "metadata")
-    name = meta.get("name")
-    if not isinstance(name, str) or not name:
-        raise ctx.error("metadata.name", "required field is missing")
-    namespace = str(meta.get("namespace") or "default")
+    name = _str(meta.get("name"), ctx, "metadata.name", required=True)
+    namespace = _str(meta.get("namespace"), ctx, "metadata.namespace") or "default"
     ctx.what = f"{kind} {namespace}/{name}"
     spec = _mapping(body.get("spec"), ctx, "spec")
 
@@ -255,7 +280,7 @@ def request_from_object(obj: Any, source: str = "<input>", document: int | None 
             if completions is not None:
                 replicas = min(replicas, completions) if completions else replicas
             if kind == "CronJob":
-                schedule = str(spec.get("schedule") or "") or None
+                schedule = _scalar(spec.get("schedule"), ctx, "spec.schedule") or None
         elif info.replicas in ("one", "one-per-node"):
             replicas = 1
         else:
@@ -333,7 +358,8 @@ def _updated(req: InferenceRequest, update: dict[str, Any]) -> InferenceRequest:
 
 
 def _items(doc: Any, index: int) -> Iterable[tuple[int, Any]]:
-    if isinstance(doc, Mapping) and doc.get("kind") in LIST_KINDS and isinstance(doc.get("items"), list):
+    kind = doc.get("kind") if isinstance(doc, Mapping) else None
+    if isinstance(kind, str) and kind in LIST_KINDS and isinstance(doc.get("items"), list):
         for item in doc["items"]:
             yield index, item
     else:
@@ -353,12 +379,13 @@ def requests_from_objects(docs: Iterable[Any], source: str = "<input>") -> Conve
             if not isinstance(item, Mapping):
                 raise InputError(f"expected a Kubernetes object (a mapping), got {type(item).__name__}",
                                  source=source, document=position)
-            kind = item.get("kind")
+            kind = _str(item.get("kind"), _Ctx(source, position), "kind")
             meta = item.get("metadata") if isinstance(item.get("metadata"), Mapping) else {}
             if kind not in WORKLOAD_KINDS:
                 reason = "no `kind` field" if kind is None else f"{kind} is not a workload"
-                skipped.append(SkippedDocument(document=position, kind=None if kind is None else str(kind),
-                                               name=meta.get("name"), reason=reason))
+                name = meta.get("name")
+                skipped.append(SkippedDocument(document=position, kind=kind,
+                                               name=name if isinstance(name, str) else None, reason=reason))
                 continue
             requests.append(request_from_object(item, source, position))
     return ConversionResult(source=source, requests=requests, skipped=skipped)

@@ -17,21 +17,29 @@ from typing import Any, TypeVar
 from fastapi import Request
 
 from app.core.errors import InputError
+from app.ml.energy import MAX_GRID_GCO2_PER_KWH, MAX_HOURS
 
 T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class QueryOption:
-    """One `?name=value` option: its JSON-schema type and what it means."""
+    """One `?name=value` option: its JSON-schema type, what it means and, for a number, its upper bound
+    (numbers are ≥ 0)."""
 
     name: str
     type: str  # "boolean" | "number" | "integer"
     description: str
+    maximum: float | None = None
 
     def openapi(self) -> dict[str, Any]:
         schema: dict[str, Any] = {"type": self.type}
-        schema.update({"default": False} if self.type == "boolean" else {"minimum": 0})
+        if self.type == "boolean":
+            schema["default"] = False
+        else:
+            schema["minimum"] = 0
+            if self.maximum is not None:
+                schema["maximum"] = self.maximum
         return {"name": self.name, "in": "query", "required": False, "schema": schema,
                 "description": self.description}
 
@@ -39,9 +47,9 @@ class QueryOption:
 QUERY_OPTIONS = (
     QueryOption("explain", "boolean", "List the nearest training workloads (`neighbors`)."),
     QueryOption("hours", "number", "Add energy over this many hours for all replicas (a Job: per run; a CronJob: "
-                "from its schedule)."),
+                f"from its schedule; without one, the whole horizon). At most {MAX_HOURS:,.0f} (10 years).", MAX_HOURS),
     QueryOption("grid_gco2_per_kwh", "number", "Grid carbon intensity, gCO2e/kWh, for `pred_co2_g` (default: the "
-                "GRID_GCO2_PER_KWH setting)."),
+                "GRID_GCO2_PER_KWH setting).", MAX_GRID_GCO2_PER_KWH),
     QueryOption("nodes", "integer", "Nodes a DaemonSet runs on: its `replicas` (default 1; other kinds keep "
                 "theirs). Scales the all-replica fields, not the per-pod power."),
 )
@@ -62,31 +70,33 @@ NO_OPTIONS = PredictOptions()
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
 
 
-def _boolean(name: str, raw: str) -> bool:
+def _boolean(option: QueryOption, raw: str) -> bool:
     value = raw.strip().lower()
     if value not in _TRUE + _FALSE:
-        raise InputError(f"expected true or false, got {raw!r}", source="query", field=name)
+        raise InputError(f"expected true or false, got {raw[:40]!r}", source="query", field=option.name)
     return value in _TRUE
 
 
-def _number(name: str, raw: str) -> float:
+def _number(option: QueryOption, raw: str) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise InputError(f"expected a number, got {raw!r}", source="query", field=name) from None
-    if not math.isfinite(value) or value < 0:
-        raise InputError(f"must be a finite number >= 0, got {raw!r}", source="query", field=name)
+        raise InputError(f"expected a number, got {raw[:40]!r}", source="query", field=option.name) from None
+    top = math.inf if option.maximum is None else option.maximum
+    if not 0 <= value <= top or value == math.inf:  # NaN fails the comparison
+        bound = "a finite number >= 0" if option.maximum is None else f"a number from 0 to {option.maximum:g}"
+        raise InputError(f"must be {bound}, got {raw[:40]!r}", source="query", field=option.name)
     return value
 
 
-def _integer(name: str, raw: str) -> int:
+def _integer(option: QueryOption, raw: str) -> int:
     text = raw.strip()
     if not (text.isascii() and text.isdigit()) or len(text) > 15:  # digits only: no sign, no 1e3, below 2^53
-        raise InputError(f"expected a whole number >= 0, got {raw!r}", source="query", field=name)
+        raise InputError(f"expected a whole number >= 0, got {raw[:40]!r}", source="query", field=option.name)
     return int(text)
 
 
-_PARSERS: dict[str, Callable[[str, str], Any]] = {"boolean": _boolean, "number": _number, "integer": _integer}
+_PARSERS: dict[str, Callable[[QueryOption, str], Any]] = {"boolean": _boolean, "number": _number, "integer": _integer}
 
 
 def predict_options(request: Request) -> PredictOptions:
@@ -94,7 +104,7 @@ def predict_options(request: Request) -> PredictOptions:
     if not request.scope.get("query_string"):
         return NO_OPTIONS
     query = request.query_params
-    values = {o.name: _PARSERS[o.type](o.name, query[o.name]) for o in QUERY_OPTIONS if o.name in query}
+    values = {o.name: _PARSERS[o.type](o, query[o.name]) for o in QUERY_OPTIONS if o.name in query}
     return PredictOptions(**values)
 
 

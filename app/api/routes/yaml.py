@@ -26,10 +26,9 @@ YAML_BODY: dict[str, Any] = {
         "description": "Kubernetes YAML: one or many documents (`---`), or a `kind: List` (as `kubectl get -o yaml` "
         "prints). Send it as `Content-Type: text/plain` (application/yaml, application/x-yaml and text/yaml work "
         "too). Non-workload objects (Service, ConfigMap, …) are skipped, not errors.",
-        "content": {
-            "text/plain": {"schema": {"type": "string"}, "examples": examples.YAML_EXAMPLES},
-            "application/yaml": {"schema": {"type": "string"}, "examples": examples.YAML_EXAMPLES},
-        },
+        # Only text/plain is declared: under a YAML media type, OpenAPI's `schema` describes the parsed
+        # document, so `{"type": "string"}` there would promise that a quoted YAML string is a valid body.
+        "content": {"text/plain": {"schema": {"type": "string"}, "examples": examples.YAML_EXAMPLES}},
     }
 }
 

@@ -1,7 +1,10 @@
 """`python -m app serve`: run the prediction API under uvicorn (one process, one event loop).
 
 Flags override the environment (ENCODER_PATH, MODEL_PATH); everything else comes from `Settings`.
-`uvicorn app.api.app:app` runs the same app with settings from the environment only.
+Connection limits (MAX_HEADER_BYTES, HEADER_TIMEOUT_S, BODY_TIMEOUT_S, KEEP_ALIVE_TIMEOUT_S, LIMIT_CONCURRENCY,
+GRACEFUL_SHUTDOWN_S) come from `Settings` too. `uvicorn app.api.app:app` runs the same app with settings
+from the environment only, and without those limits unless given
+`--http app.api.limits:LimitedHttpToolsProtocol --limit-concurrency N --timeout-keep-alive S`.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ def serve_cmd(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.api.app import create_app
+    from app.api.limits import ConnectionLimits, limited_protocol
 
     if not 0 < args.port < 65536:
         raise ValueError(f"--port must be between 1 and 65535, got {args.port}")
@@ -49,8 +53,13 @@ def serve_cmd(args: argparse.Namespace) -> int:
     app = create_app(settings)
     base = base_url(args.host, args.port, tls=bool(args.ssl_certfile))
     logging.getLogger("app.api").info("Swagger UI: %s/docs  ReDoc: %s/redoc  metrics: %s/metrics", base, base, base)
+    # connection limits (docs/api.md): head size and read timeouts in our protocol, the rest uvicorn's own
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=args.access_log,
-                ssl_certfile=args.ssl_certfile, ssl_keyfile=args.ssl_keyfile)
+                ssl_certfile=args.ssl_certfile, ssl_keyfile=args.ssl_keyfile,
+                http=limited_protocol(ConnectionLimits.from_settings(settings)),
+                limit_concurrency=settings.limit_concurrency, timeout_keep_alive=settings.keep_alive_timeout_s,
+                timeout_graceful_shutdown=settings.graceful_shutdown_s,
+                h11_max_incomplete_event_size=settings.max_header_bytes)
     return 0
 
 
