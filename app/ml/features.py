@@ -32,7 +32,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from app.core.errors import PodPowerError
 from app.core.schema import InferenceRequest
-from app.workloads.software import BOILERPLATE_LABELS, identify, parse_image
+from app.workloads.software import BOILERPLATE_LABELS, identify, parse_image, variant_words
 
 CATEGORICAL = ("workload_kind", "qos_class", "node_type", "runtime_class")
 NUMERIC = (
@@ -77,7 +77,7 @@ def tag_tokens(tag: str) -> list[str]:
     Versions, dates, hashes, base images and architectures are left out
     (`app.workloads.software.ImageRef.tag_words`): a new release must encode the same.
     """
-    return ["tag:" + w for w in parse_image(f"x:{tag}").tag_words()] if tag else []
+    return ["tag:" + w for w in variant_words(tag)] if tag else []
 
 
 def image_tokens(image: str) -> list[str]:

@@ -79,6 +79,8 @@ class _Cached(NamedTuple):
     power_w: float
     served: Served | None = None
     """Interval, OOD flag, neighbours and usage, when the model carries serving extras."""
+    reasons: tuple[str, ...] = ()
+    """Why the spec is implausible (`app.workloads.plausibility`); the spec hash covers every field it reads."""
 
 
 class Predictor:
@@ -153,7 +155,7 @@ class Predictor:
             if self._serving.active:
                 served = self._serving.query(self.model, X, [requests[i] for i in missing], self._to_watts)
                 for row, (i, s) in enumerate(zip(missing, served, strict=True)):
-                    item = _Cached(X[row], s.power_w, s)
+                    item = _Cached(X[row], s.power_w, s, tuple(implausible(requests[i])))
                     out[i] = item
                     self._store(hashes[i], item)
                 return out  # type: ignore[return-value]
@@ -233,7 +235,7 @@ class Predictor:
         x = self.encoder.encode_one(req)
         if self._serving.active:
             served = self._serving.query_one(self.model, x, req, self._to_watts)
-            return _Cached(x, served.power_w, served)
+            return _Cached(x, served.power_w, served, tuple(implausible(req)))
         X = x[None, :]
         y = self.model.predict_unchecked(X) if self._fast else self.model.predict(X)
         return _Cached(x, float(max(y[0] * self._to_watts, 0.0)))
@@ -289,10 +291,10 @@ class Predictor:
             fields["pred_power_w_all_replicas_low"] = served.low_w * replicas
             fields["pred_power_w_all_replicas_high"] = served.high_w * replicas
             fields["interval_level"] = self._serving.interval.level  # type: ignore[union-attr]
-            reasons = implausible(req)
+            reasons = cached.reasons
             fields["out_of_distribution"] = served.out_of_distribution or bool(reasons)
             if reasons:
-                fields["ood_reasons"] = reasons
+                fields["ood_reasons"] = list(reasons)
             fields["prior_weight"] = served.prior_weight
             if served.cpu_cores is not None:
                 fields["pred_cpu_cores"] = served.cpu_cores

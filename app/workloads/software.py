@@ -78,21 +78,34 @@ class ImageRef:
 
     def tag_words(self) -> tuple[str, ...]:
         """The tag's words that name a variant of the application (`2.1.3-frontend` → `("frontend",)`)."""
-        if _HEXISH.match(self.tag):
-            return ()
-        return tuple(w for w in _WORD.findall(self.tag) if w not in _TAG_NOISE and len(w) > 2
-                     and not re.fullmatch(r"r|v|py|cu|jdk|java|scala|node", w))
+        return variant_words(self.tag)
 
 
 @functools.lru_cache(maxsize=8192)
+def variant_words(tag: str) -> tuple[str, ...]:
+    """`ImageRef.tag_words` for a tag (memoised: every release has a new tag, few have new words)."""
+    if _HEXISH.match(tag):
+        return ()
+    return tuple(w for w in _WORD.findall(tag) if w not in _TAG_NOISE and len(w) > 2
+                 and not re.fullmatch(r"r|v|py|cu|jdk|java|scala|node", w))
+
+
 def parse_image(image: str) -> ImageRef:
-    """Split `[registry/][org/…/]name[:tag][@digest]`, lower-cased; never raises."""
-    ref = image.strip().lower()
-    ref = ref.split("@", 1)[0]
+    """Split `[registry/][org/…/]name[:tag][@digest]`, lower-cased; never raises.
+
+    The tag is cut off here and the rest memoised, so a new release of a known image costs a split.
+    """
+    ref = image.strip().lower().split("@", 1)[0]
     tag = ""
     colon = ref.rfind(":")
     if colon > ref.rfind("/"):
         ref, tag = ref[:colon], ref[colon + 1:]
+    registry, path, name = _parse_repository(ref)
+    return ImageRef(registry, path, name, tag)
+
+
+@functools.lru_cache(maxsize=8192)
+def _parse_repository(ref: str) -> tuple[str, str, str]:
     parts = [p for p in ref.split("/") if p]
     registry = ""
     if len(parts) > 1 and ("." in parts[0] or ":" in parts[0] or parts[0] == "localhost"):
@@ -103,8 +116,7 @@ def parse_image(image: str) -> ImageRef:
             parts = parts[1:]
     if parts[:2] == ["docker", "library"]:  # public.ecr.aws/docker/library/x
         parts = parts[2:]
-    path = "/".join(parts)
-    return ImageRef(registry, path, parts[-1] if parts else "", tag)
+    return registry, "/".join(parts), parts[-1] if parts else ""
 
 
 @dataclass(frozen=True)
