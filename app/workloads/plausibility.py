@@ -13,9 +13,11 @@ A rule fires only on a value a user wrote; unset fields are never implausible.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from app.core.schema import InferenceRequest
 from app.workloads.software import known, parse_image
@@ -23,24 +25,33 @@ from app.workloads.software import known, parse_image
 MIB_PER_TIB = 2**20
 
 
+class Facts(NamedTuple):
+    """What the rules read, gathered once per spec (each rule then costs a comparison)."""
+
+    req: InferenceRequest
+    cpu: tuple[float, ...]  # effective CPU request and limit, mcpu, where set
+    mem: tuple[float, ...]  # effective memory request and limit, MiB, where set
+    container_cpu: tuple[float, ...]  # every container's CPU request and limit, where set
+    container_mem: tuple[float, ...]  # every container's memory request and limit, where set
+
+
 @dataclass(frozen=True)
 class Rule:
-    """One plausibility check: `fires(request)` is True when the spec cannot be an ordinary one."""
+    """One plausibility check: `fires(facts)` is True when the spec cannot be an ordinary one."""
 
     reason: str
-    fires: Callable[[InferenceRequest], bool]
+    fires: Callable[[Facts], bool]
 
 
-def _cpu(req: InferenceRequest) -> list[float]:
-    return [v for v in (req.effective_req_cpu_mcpu, req.effective_lim_cpu_mcpu) if v is not None]
-
-
-def _mem(req: InferenceRequest) -> list[float]:
-    return [v for v in (req.effective_req_mem_mib, req.effective_lim_mem_mib) if v is not None]
-
-
-def _container_values(req: InferenceRequest, field: str) -> list[float]:
-    return [v for c in req.containers if (v := getattr(c, field)) is not None]
+def facts(req: InferenceRequest) -> Facts:
+    cs = req.containers
+    return Facts(
+        req,
+        tuple(v for v in (req.effective_req_cpu_mcpu, req.effective_lim_cpu_mcpu) if v is not None),
+        tuple(v for v in (req.effective_req_mem_mib, req.effective_lim_mem_mib) if v is not None),
+        tuple(v for c in cs for v in (c.req_cpu_mcpu, c.lim_cpu_mcpu) if v is not None),
+        tuple(v for c in cs for v in (c.req_mem_mib, c.lim_mem_mib) if v is not None),
+    )
 
 
 _VOWEL = re.compile(r"[aeiouy]")
@@ -59,50 +70,46 @@ def _every_few_minutes(schedule: str | None) -> bool:
     return m is not None and int(m.group(1) or 1) < 5
 
 
-def _nonsense_image(req: InferenceRequest) -> bool:
-    for c in req.containers:
-        ref = parse_image(c.image)
-        if not ref.name or ref.name == "scratch" or ref.path.count("/") > 6:
-            return True
-        if (known(ref.name) is None and len(ref.name) >= 4 and not _VOWEL.search(ref.path)
-                and not any(ch.isdigit() for ch in ref.name)):
-            return True  # `zzzz/qqqq`: no word in it (`httpd` is known software)
-    return False
+@functools.lru_cache(maxsize=8192)
+def _nonsense_image(image: str) -> bool:
+    ref = parse_image(image)
+    if not ref.name or ref.name == "scratch" or ref.path.count("/") > 6:
+        return True
+    # `zzzz/qqqq`: no word in it (`httpd` is known software)
+    return (known(ref.name) is None and len(ref.name) >= 4 and not _VOWEL.search(ref.path)
+            and not any(ch.isdigit() for ch in ref.name))
 
 
 RULES: tuple[Rule, ...] = (
-    Rule("CPU above 192 vCPU per pod (larger than ordinary nodes)", lambda r: any(v > 192_000 for v in _cpu(r))),
-    Rule("CPU set below 1 millicore", lambda r: any(0 < v < 1 for v in _container_values(r, "req_cpu_mcpu"))
-         or any(0 < v < 1 for v in _container_values(r, "lim_cpu_mcpu"))),
-    Rule("memory above 4 TiB per pod (larger than ordinary nodes)",
-         lambda r: any(v > 4 * MIB_PER_TIB for v in _mem(r))),
-    Rule("memory set below 1 MiB (no runtime starts in it)",
-         lambda r: any(0 < v < 1 for v in _container_values(r, "req_mem_mib"))
-         or any(0 < v < 1 for v in _container_values(r, "lim_mem_mib"))),
-    Rule("CPU and memory both set to zero", lambda r: bool(_cpu(r)) and bool(_mem(r))
-         and max(_cpu(r)) == 0 and max(_mem(r)) == 0),
-    Rule("more than 16 GPUs in one pod", lambda r: r.gpu_count > 16),
+    Rule("CPU above 192 vCPU per pod (larger than ordinary nodes)", lambda f: any(v > 192_000 for v in f.cpu)),
+    Rule("CPU set below 1 millicore", lambda f: any(0 < v < 1 for v in f.container_cpu)),
+    Rule("memory above 4 TiB per pod (larger than ordinary nodes)", lambda f: any(v > 4 * MIB_PER_TIB for v in f.mem)),
+    Rule("memory set below 1 MiB (no runtime starts in it)", lambda f: any(0 < v < 1 for v in f.container_mem)),
+    Rule("CPU and memory both set to zero", lambda f: bool(f.cpu) and bool(f.mem) and max(f.cpu) == 0
+         and max(f.mem) == 0),
+    Rule("more than 16 GPUs in one pod", lambda f: f.req.gpu_count > 16),
     Rule("GPUs driven by less than 100 millicores per GPU",
-         lambda r: r.gpu_count > 0 and bool(_cpu(r)) and max(_cpu(r)) < 100 * r.gpu_count),
+         lambda f: f.req.gpu_count > 0 and bool(f.cpu) and max(f.cpu) < 100 * f.req.gpu_count),
     Rule("GPUs inside a sandboxed runtime (gVisor, Kata): no measured workload runs so",
-         lambda r: r.gpu_count > 0 and bool(re.search(r"gvisor|runsc|kata", r.runtime_class or "", re.IGNORECASE))),
+         lambda f: f.req.gpu_count > 0 and bool(re.search(r"gvisor|runsc|kata", f.req.runtime_class or "", re.I))),
     Rule("more than 150,000 replicas (Kubernetes' documented cluster limit)",
-         lambda r: r.replicas > 150_000 or (r.parallelism or 0) > 150_000 or (r.completions or 0) > 10**8),
-    Rule("a Job with parallelism 0 (it never runs)", lambda r: r.parallelism == 0 and r.workload_kind == "Job"),
-    Rule("more than 32 containers in one pod", lambda r: len(r.containers) > 32),
-    Rule("more than 20 init containers", lambda r: r.init_container_count > 20),
-    Rule("more than 64 arguments to one container", lambda r: any(len(c.args) + len(c.command) > 64
-                                                                  for c in r.containers)),
-    Rule("more than 100 labels", lambda r: len(r.labels) > 100),
+         lambda f: f.req.replicas > 150_000 or (f.req.parallelism or 0) > 150_000 or (f.req.completions or 0) > 10**8),
+    Rule("a Job with parallelism 0 (it never runs)", lambda f: f.req.parallelism == 0 and f.req.workload_kind == "Job"),
+    Rule("more than 32 containers in one pod", lambda f: len(f.req.containers) > 32),
+    Rule("more than 20 init containers", lambda f: f.req.init_container_count > 20),
+    Rule("more than 64 arguments to one container",
+         lambda f: any(len(c.args) + len(c.command) > 64 for c in f.req.containers)),
+    Rule("more than 100 labels", lambda f: len(f.req.labels) > 100),
     Rule("an image that cannot be a real one (scratch, no name, a path 7 levels deep, or no word in its name)",
-         _nonsense_image),
-    Rule("a node type that names no cloud instance type", lambda r: r.node_type is not None
-         and not _INSTANCE_TYPE.match(r.node_type)),
+         lambda f: any(_nonsense_image(c.image) for c in f.req.containers)),
+    Rule("a node type that names no cloud instance type",
+         lambda f: f.req.node_type is not None and not _INSTANCE_TYPE.match(f.req.node_type)),
     Rule("a CronJob with GPUs scheduled more often than every 5 minutes",
-         lambda r: r.workload_kind == "CronJob" and r.gpu_count > 0 and _every_few_minutes(r.schedule)),
+         lambda f: f.req.workload_kind == "CronJob" and f.req.gpu_count > 0 and _every_few_minutes(f.req.schedule)),
 )
 
 
 def implausible(req: InferenceRequest) -> list[str]:
     """The reasons a spec is no ordinary one (empty: plausible). Expects a completed request."""
-    return [rule.reason for rule in RULES if rule.fires(req)]
+    f = facts(req)
+    return [rule.reason for rule in RULES if rule.fires(f)]

@@ -90,6 +90,7 @@ def variant_words(tag: str) -> tuple[str, ...]:
                  and not re.fullmatch(r"r|v|py|cu|jdk|java|scala|node", w))
 
 
+@functools.lru_cache(maxsize=8192)
 def parse_image(image: str) -> ImageRef:
     """Split `[registry/][org/…/]name[:tag][@digest]`, lower-cased; never raises.
 
