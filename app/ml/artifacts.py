@@ -59,6 +59,9 @@ PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
 CONVERT_COMMAND = "python -m app artifacts convert"
 META = "meta"
 _ZIP_MAGIC = b"PK\x03\x04"
+MAX_UNPACKED_BYTES = 4 * 2**30
+"""The most an artifact may unpack to (its members' declared sizes, summed): a zip bomb is refused before
+anything is decompressed. 4 GiB holds a model of ~2 million training workloads of 256 features."""
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 _ENCODER_PARAMS = {"text_dim": int, "numeric_weight": float, "categorical_weight": float, "text_weight": float,
@@ -204,6 +207,13 @@ def _read(path: Path, kind: str, meta_keys: Iterable[str], expected: dict[str, A
     if not data.startswith(_ZIP_MAGIC):
         raise ArtifactError(f"{path}: not a {kind} artifact (not an .npz file: no zip header)")
     arrays: dict[str, np.ndarray] = {}
+    try:
+        unpacked = sum(info.file_size for info in zipfile.ZipFile(io.BytesIO(data)).infolist())
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise ArtifactError(f"{path}: cannot read artifact ({type(exc).__name__}: {exc})") from None
+    if unpacked > MAX_UNPACKED_BYTES:
+        raise ArtifactError(f"{path}: unpacks to {unpacked:,} bytes, more than {MAX_UNPACKED_BYTES:,} "
+                            "(a zip bomb, or not a model of this project)")
     try:
         npz = np.load(io.BytesIO(data), allow_pickle=False)
     except Exception as exc:  # truncated or corrupt zips raise several error types

@@ -123,18 +123,11 @@ class ServingExtras:
                 shift = offset - offsets[n]
                 if math.isfinite(shift):
                     targets[j] += scale * shift
-        if model.weights != "distance":
-            avg = sum(targets) / len(targets)
-        elif 0.0 in d:  # exact matches alone, as scikit-learn does
-            exact = [t for t, dj in zip(targets, d, strict=True) if dj == 0.0]
-            avg = sum(exact) / len(exact)
-        else:
-            num = den = 0.0
-            for t, dj in zip(targets, d, strict=True):
-                wj = 1.0 / dj
-                num += wj * t
-                den += wj
-            avg = num / den
+        num = den = 0.0
+        for t, wj in zip(targets, neighbor_weights(d, model.weights), strict=True):
+            num += wj * t
+            den += wj
+        avg = num / den
         pred = max(math.exp(avg) * to_watts, 0.0)
         nearest, typical = dist[0], self.ood_distance
         if not math.isfinite(typical) or typical <= 0:
@@ -180,12 +173,7 @@ class ServingExtras:
         prior = physics_power_w(request)
         offset = math.log(max(prior, MIN_POWER_W)) if informative(request) else math.nan
         scale_exp = float(getattr(model, "offset_scale", 0.0))
-        if model.weights != "distance":
-            raw = [1.0] * len(near)
-        elif 0.0 in dist:
-            raw = [1.0 if d == 0.0 else 0.0 for d in dist]
-        else:
-            raw = [1.0 / d for d in dist]
+        raw = neighbor_weights(dist, model.weights)
         total = sum(raw)
         t = self.table
         neighbors = []
@@ -217,6 +205,17 @@ class ServingExtras:
             d = np.linalg.norm(model.X_[rows] - q, axis=1)
             near = list(rows[np.argsort(d, kind="stable")[:EXPLAIN_NEIGHBORS]])
         return float(np.median(durations[near]))
+
+
+def neighbor_weights(dist: Sequence[float], weights: str) -> list[float]:
+    """The k neighbours' weights as `neighbor_average` uses them, for one row: equal ("uniform"), or
+    1/distance, or, when some distance is 0, 1 for the exact matches and 0 for the rest (as
+    scikit-learn does). Shared by the one-row prediction and its explanation."""
+    if weights != "distance":
+        return [1.0] * len(dist)
+    if 0.0 in dist:
+        return [1.0 if d == 0.0 else 0.0 for d in dist]
+    return [1.0 / d for d in dist]
 
 
 def _finite_mean(values: list[float] | None, rows: Sequence[int]) -> float | None:

@@ -393,3 +393,20 @@ def test_copied_artifacts_stay_loadable(tuned_files: tuple[Path, Path], tmp_path
     """Publishing copies bytes (k8s publish step): the card's checksums still hold in the new place."""
     enc, model = copy_artifacts(*tuned_files, tmp_path / "published")
     assert load_pair(enc, model)[1].n_features_in_ == load_encoder(enc).n_features_out_
+
+
+def test_a_zip_bomb_is_refused_before_it_is_unpacked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A member that unpacks past the limit (100 MiB of zeros, ~100 KB on disk, against a 64 MiB limit here)
+    is refused from its declared size, before anything is decompressed."""
+    import zipfile
+
+    from app.ml import artifacts
+
+    monkeypatch.setattr(artifacts, "MAX_UNPACKED_BYTES", 64 * 2**20)
+    bomb = tmp_path / "encoder.npz"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as zf, zf.open("num_mean.npy", "w") as member:
+        for _ in range(100):
+            member.write(bytes(2**20))
+    assert bomb.stat().st_size < 2**20
+    with pytest.raises(ArtifactError, match=r"unpacks to 104,857,600 bytes, more than 67,108,864"):
+        load_encoder(bomb)
