@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.pipelines.evaluation import LABELS, PREDICTORS, Evaluation, metrics_by_kind
+from app.pipelines.evaluation import LABELS, PREDICTORS, Evaluation, metrics_by_kind, reference_sentence
 
 PLOTS = {
     "pred_vs_measured": "pred_vs_measured.png",
@@ -134,6 +134,7 @@ def write_report(ev: Evaluation, out_dir: str | Path) -> dict[str, Path]:
         for p in ev.fold_params
     )
     cov, cov_w = ev.metrics["tuned_knn"]["coverage"], ev.metrics["tuned_knn"]["coverage_per_workload"]
+    reference = f"\n{reference_sentence(ev.reference)}\n" if ev.reference else ""
     text = f"""# Evaluation report
 
 Data: {ev.source or 'training rows'} — {ev.rows} rows, {ev.workloads} workloads; target `{ev.target}`.
@@ -149,7 +150,7 @@ offset scale) come from an inner group CV on the outer training part only (neste
 Tuned vs original KNN, median APE: **{ratio:.2f}×** (target ≤ 0.50×).
 Interval: nominal {ev.level:.0%}; measured coverage on held-out workloads **{cov_w:.1%}** with each
 workload weighing the same, **{cov:.1%}** with each pod weighing the same (target within ±5 points).
-
+{reference}
 - **MAE** in watts per pod is dominated by the few high-power pods (GPU training); **MAPE** by tiny
   pods predicted a few times too high; **median APE** is the typical relative miss; **R²** is on watts.
 - **coverage**: the share of measured values inside `[pred_avg_power_w_low, pred_avg_power_w_high]`.

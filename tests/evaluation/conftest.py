@@ -46,3 +46,11 @@ def tuned_artifacts(sim: Sim, tmp_path_factory: pytest.TempPathFactory) -> tuple
     enc = save_encoder(sim.encoder, d / "encoder.npz")  # type: ignore[attr-defined]
     path, _ = save_model(model, card, d / "knn_energy.npz", extras=extras, encoder_path=enc)
     return enc, path
+
+
+@pytest.fixture(scope="session")
+def default_transfer():  # a Transfer, imported lazily like the other fixtures' types
+    """The transfer scenario with its defaults (seed 7 without the held-out families → seed 8), as documented."""
+    from app.pipelines.evaluation import transfer_evaluation
+
+    return transfer_evaluation()

@@ -143,3 +143,49 @@ def test_transfer_to_another_cluster_with_held_out_families() -> None:
     assert tr.metrics["held-out families"]["tuned_knn"]["median_log_error"] == pytest.approx(miss)
     assert set(tr.metrics) == {"all", "seen families", "held-out families"}
     assert "held-out families" in transfer_table(tr)
+
+
+def test_family_reference_by_hand() -> None:
+    """Geometric mean of the same family's workload means, each scaled by the prior ratio when both set CPU."""
+    import pandas as pd
+
+    from app.core.schema import InferenceRequest
+    from app.ml.physics import physics_power_w
+    from app.pipelines.evaluation import family_reference, reference_metrics
+
+    def spec(name: str, cpu: float | None) -> str:
+        c = {"name": "c", "image": "redis:7"} | ({"req_cpu_mcpu": cpu} if cpu else {})
+        return InferenceRequest(namespace="n", workload_kind="Deployment", workload_name=name,
+                                containers=[c]).model_dump_json()
+
+    train = pd.DataFrame({
+        "namespace": "n", "workload_kind": "Deployment",
+        "workload_name": ["a", "a", "b", "c"], "archetype": ["redis", "redis", "redis", "nginx"],
+        "avg_power_w": [1.0, 3.0, 8.0, 5.0],
+        "request_json": [spec("a", 500), spec("a", 500), spec("b", None), spec("c", 250)],
+    })
+    test = pd.DataFrame({"workload_name": ["q", "r", "s"], "archetype": ["redis", "nginx", "mongodb"],
+                         "request_json": [spec("q", 1000), spec("r", None), spec("s", 100)]})
+    pred = family_reference(train, test, "avg_power_w")
+    # a: mean 2 W, scaled by the prior ratio (both set CPU); b: 8 W, no request, so no scaling
+    ratio = physics_power_w(InferenceRequest.model_validate_json(spec("q", 1000))) / physics_power_w(
+        InferenceRequest.model_validate_json(spec("a", 500)))
+    assert pred[0] == pytest.approx(np.sqrt(2.0 * ratio * 8.0), rel=1e-12)
+    assert pred[1] == pytest.approx(5.0, rel=1e-12)  # r sets no CPU: c's power as measured
+    assert np.isnan(pred[2])  # no mongodb in training
+    m = reference_metrics(np.array([4.0, 5.0, 1.0]), pred)
+    assert m["rows"] == 2 and m["of_rows"] == 3 and m["mae"] == pytest.approx(abs(pred[0] - 4.0) / 2)
+
+
+def test_transfer_tuned_model_beats_the_original_in_watts_and_r2(default_transfer) -> None:
+    """The default transfer scenario (the figures in docs/evaluation.md): MAE and R² better than the original
+    KNN overall (a 4-GPU Job is scaled from 1-GPU neighbours by the prior ratio), typical miss not worse."""
+    m = default_transfer.metrics["all"]
+    assert m["tuned_knn"]["mae"] <= m["original_knn"]["mae"]
+    assert m["tuned_knn"]["r2"] > m["original_knn"]["r2"]
+    assert m["tuned_knn"]["median_ape"] < m["original_knn"]["median_ape"]
+    p, ref = default_transfer.preds, default_transfer.reference
+    # the family reference knows nothing of a family it never saw, and is scored where it predicts
+    held = p["held_out"].to_numpy()
+    assert p["family_reference"][held].isna().all() and p["family_reference"][~held].notna().mean() > 0.9
+    assert ref["rows"] == int(p["family_reference"].notna().sum()) and ref["width"] > 1.0
