@@ -32,7 +32,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from app.core.errors import PodPowerError
 from app.core.schema import InferenceRequest
-from app.workloads.software import BOILERPLATE_LABELS, identify, parse_image, variant_words
+from app.workloads.software import BOILERPLATE_LABELS, Identity, identify, parse_image, variant_words
 
 CATEGORICAL = ("workload_kind", "qos_class", "node_type", "runtime_class")
 NUMERIC = (
@@ -77,7 +77,12 @@ def tag_tokens(tag: str) -> list[str]:
     Versions, dates, hashes, base images and architectures are left out
     (`app.workloads.software.ImageRef.tag_words`): a new release must encode the same.
     """
-    return ["tag:" + w for w in variant_words(tag)] if tag else []
+    return variant_tokens(variant_words(tag)) if tag else []
+
+
+def variant_tokens(variant: Sequence[str]) -> list[str]:
+    """`tag_tokens` from the tag's variant words (`app.workloads.software.variant_words`)."""
+    return ["tag:" + w for w in variant]
 
 
 def image_tokens(image: str) -> list[str]:
@@ -116,10 +121,14 @@ def request_tokens(req: InferenceRequest) -> list[str]:
     return out
 
 
+def software_identity(req: InferenceRequest) -> Identity:
+    """What the workload runs (`app.workloads.software.identify`), read from its containers and labels."""
+    return identify([c.image for c in req.containers], [(*c.command, *c.args) for c in req.containers], req.labels)
+
+
 def software_tokens(req: InferenceRequest) -> list[str]:
-    """Tokens of what the workload runs (`app.workloads.software.identify`), for the software block."""
-    return identify([c.image for c in req.containers], [(*c.command, *c.args) for c in req.containers],
-                    req.labels).tokens()
+    """Tokens of what the workload runs, for the software block."""
+    return software_identity(req).tokens()
 
 
 Buckets = tuple[tuple[int, float], ...]
@@ -156,13 +165,14 @@ def _label_buckets(key: str, value: str, dim: int) -> Buckets:
 
 
 @functools.lru_cache(maxsize=8192)
-def _container_buckets(image: str, words: tuple[str, ...], dim: int) -> Buckets:
-    ref, tag = split_image(image)
+def _container_buckets(ref: str, variant: tuple[str, ...], words: tuple[str, ...], dim: int) -> Buckets:
+    """A container's counts from its repository, its tag's variant words and its command line: all that
+    `container_tokens` reads, without the release part of the tag, so a new release is a memo hit."""
     counts = dict(_repository_buckets(ref, dim))
     for slot, n in _word_buckets(words, dim) if words else ():
         counts[slot] = counts.get(slot, 0.0) + n
-    if tag:
-        _count(counts, tag_tokens(tag), dim)
+    if variant:
+        _count(counts, variant_tokens(variant), dim)
     return tuple(counts.items())
 
 
@@ -171,15 +181,17 @@ def request_buckets(req: InferenceRequest, dim: int) -> dict[int, float]:
 
     Containers, sidecars and label sets repeat across a cluster's workloads: each distinct
     container, label and label set is counted once (bounded LRUs). A new release usually changes
-    only an image tag, so a container seen for the first time is put together from its memoised
-    repository and command line, and only its tag is tokenised. The counts are small integers, so
-    adding them part by part gives the same floats as token by token (a test checks against a
-    count over the tokens).
+    only the version in an image tag, which no token reads (`tag_tokens`): containers are memoised
+    by repository, variant words and command line, so a new release costs a split of the image
+    and a look-up. The counts are small integers, so adding them part by part gives the same floats
+    as token by token (a test checks against a count over the tokens).
     """
     counts: dict[int, float] = {}
     get = counts.get
     for c in req.containers:
-        for slot, n in _container_buckets(c.image, (*c.command, *c.args), dim):
+        ref, tag = split_image(c.image)
+        variant = variant_words(tag) if tag else ()
+        for slot, n in _container_buckets(ref, variant, (*c.command, *c.args), dim):
             counts[slot] = get(slot, 0.0) + n
     if req.labels:
         for slot, n in _label_set_buckets(tuple(req.labels.items()), dim):
@@ -190,8 +202,18 @@ def request_buckets(req: InferenceRequest, dim: int) -> dict[int, float]:
 
 
 @functools.lru_cache(maxsize=8192)
-def _software_buckets(tokens: tuple[str, ...], dim: int) -> Buckets:
-    return _buckets(list(tokens), dim)
+def _scaled_software(identity: Identity, dim: int, weight: float) -> tuple[tuple[int, float], ...]:
+    """The software block of an identity: its hashed tokens, L2-normalised and scaled by `weight`.
+
+    Memoised by identity (which leaves out versions): a cluster runs a few hundred kinds of software."""
+    counts = _buckets(identity.tokens(), dim)
+    squares = 0.0
+    for _, c in counts:
+        squares += c * c
+    if squares == 0:
+        return ()
+    scale = weight / math.sqrt(squares)
+    return tuple((slot, c * scale) for slot, c in counts)
 
 
 @functools.lru_cache(maxsize=8192)
@@ -211,7 +233,7 @@ def request_text(req: InferenceRequest) -> str:
     No workload name, namespace, registry, version or chart boilerplate: they do not change what
     runs, and leaving them out keeps predictions still when they change (and the embedding cache hit).
     """
-    ident = identify([c.image for c in req.containers], [(*c.command, *c.args) for c in req.containers], req.labels)
+    ident = software_identity(req)
     parts = []
     for c in req.containers:
         ref = parse_image(c.image)
@@ -401,16 +423,9 @@ class WorkloadEncoder(TransformerMixin, BaseEstimator):
         scale = self.text_weight / math.sqrt(squares)
         return [(slot, c * scale) for slot, c in counts.items()]
 
-    def _software_values(self, req: InferenceRequest) -> list[tuple[int, float]]:
-        """The software block: hashed identity tokens, L2-normalised and scaled by `software_weight`."""
-        counts = _software_buckets(tuple(software_tokens(req)), self.software_dim)
-        squares = 0.0
-        for _, c in counts:
-            squares += c * c
-        if squares == 0:
-            return []
-        scale = self.software_weight / math.sqrt(squares)
-        return [(slot, c * scale) for slot, c in counts]
+    def _software_values(self, req: InferenceRequest) -> tuple[tuple[int, float], ...]:
+        """The software block: `(bucket, value)` of the touched buckets (`_scaled_software`)."""
+        return _scaled_software(software_identity(req), self.software_dim, self.software_weight)
 
     def _embeddings(self, texts: list[str]) -> np.ndarray:
         """Sentence embeddings by text, each distinct text embedded once (bounded cache, `EMBEDDING_CACHE`)."""
