@@ -259,7 +259,8 @@ async def main_async(args: argparse.Namespace) -> None:
             tables = [await inline_table(client, predictor, scenario, args.n) for _ in range(args.rounds)]
             for name in tables[0]:
                 print(f"  {name:<40} {min(t[name] for t in tables):7.1f}")
-        print(f"µs per call of each stage in a loop of its own, best of {args.rounds} rounds of {args.n} distinct specs:")
+        print(f"µs per call of each stage in a loop of its own, best of {args.rounds} rounds of {args.n} "
+              "distinct specs:")
         tables = [stage_table(predictor, args.n) for _ in range(args.rounds)]
         for name in tables[0]:
             print(f"  {name:<32} {min(t[name] for t in tables):7.1f}")

@@ -176,29 +176,66 @@ def _container_buckets(ref: str, variant: tuple[str, ...], words: tuple[str, ...
     return tuple(counts.items())
 
 
+TextParts = tuple[tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...], tuple[tuple[str, str], ...],
+                  tuple[str, ...]]
+"""What the hashed text block reads of a request (`text_parts`)."""
+
+
+def text_parts(req: InferenceRequest) -> TextParts:
+    """What the hashed text block reads of a request, and nothing it ignores: each container's image
+    repository, tag variant words and command line, the labels that are not boilerplate, the volume
+    types. A new release usually changes only the version in an image tag, which no token reads
+    (`tag_tokens`), so its parts are those of the release before: memo keys (`_text_values`)."""
+    containers = []
+    for c in req.containers:
+        ref, tag = split_image(c.image)
+        containers.append((ref, variant_words(tag) if tag else (), (*c.command, *c.args)))
+    labels = tuple((k, v) for k, v in req.labels.items() if k not in BOILERPLATE_LABELS)
+    return tuple(containers), labels, tuple(req.volume_types)
+
+
 def request_buckets(req: InferenceRequest, dim: int) -> dict[int, float]:
     """The signed token counts per bucket of `request_tokens(req)`, memoised by part.
 
     Containers, sidecars and label sets repeat across a cluster's workloads: each distinct
-    container, label and label set is counted once (bounded LRUs). A new release usually changes
-    only the version in an image tag, which no token reads (`tag_tokens`): containers are memoised
-    by repository, variant words and command line, so a new release costs a split of the image
-    and a look-up. The counts are small integers, so adding them part by part gives the same floats
-    as token by token (a test checks against a count over the tokens).
+    container (`text_parts`), label and label set is counted once (bounded LRUs). The counts are
+    small integers, so adding them part by part gives the same floats as token by token (a test
+    checks against a count over the tokens).
     """
+    return _parts_buckets(text_parts(req), dim)
+
+
+def _parts_buckets(parts: TextParts, dim: int) -> dict[int, float]:
+    containers, labels, volumes = parts
     counts: dict[int, float] = {}
     get = counts.get
-    for c in req.containers:
-        ref, tag = split_image(c.image)
-        variant = variant_words(tag) if tag else ()
-        for slot, n in _container_buckets(ref, variant, (*c.command, *c.args), dim):
+    for ref, variant, words in containers:
+        for slot, n in _container_buckets(ref, variant, words, dim):
             counts[slot] = get(slot, 0.0) + n
-    if req.labels:
-        for slot, n in _label_set_buckets(tuple(req.labels.items()), dim):
+    if labels:
+        for slot, n in _label_set_buckets(labels, dim):
             counts[slot] = get(slot, 0.0) + n
-    if req.volume_types:
-        _count(counts, [f"vol:{v.lower()}" for v in req.volume_types], dim)
+    if volumes:
+        _count(counts, [f"vol:{v.lower()}" for v in volumes], dim)
     return counts
+
+
+@functools.lru_cache(maxsize=8192)
+def _text_values(parts: TextParts, dim: int, weight: float) -> tuple[tuple[int, float], ...]:
+    """The hashed token bag, L2-normalised and scaled by `weight`: `(bucket, value)` for the touched
+    buckets only (a spec has tens of tokens, the block 128 buckets). Memoised by `text_parts`.
+
+    Plain floats: the counts are small integers, so the squared norm is exact in any order and
+    a row is the same bit for bit whether it is encoded alone or in a batch.
+    """
+    counts = _parts_buckets(parts, dim)
+    squares = 0.0
+    for c in counts.values():
+        squares += c * c
+    if squares == 0:
+        return ()
+    scale = weight / math.sqrt(squares)
+    return tuple((slot, c * scale) for slot, c in counts.items())
 
 
 @functools.lru_cache(maxsize=8192)
@@ -356,6 +393,8 @@ class WorkloadEncoder(TransformerMixin, BaseEstimator):
         """
         self.num_mean_ = num_mean
         self.num_scale_ = num_scale
+        # `encode_one` reads the standardisation as Python floats: converted here, once
+        self.num_standard_ = list(zip(num_mean.tolist(), num_scale.tolist(), strict=True))
         self.categories_ = {field: list(categories[field]) for field in CATEGORICAL}
         self.cat_index_ = {field: {v: i for i, v in enumerate(values)} for field, values in self.categories_.items()}
         offsets, start = {}, 0
@@ -407,21 +446,9 @@ class WorkloadEncoder(TransformerMixin, BaseEstimator):
                 slots.append(offsets[field] + i)
         return slots
 
-    def _text_values(self, req: InferenceRequest) -> list[tuple[int, float]]:
-        """The hashed token bag, L2-normalised and scaled by `text_weight`: `(bucket, value)` for the
-        touched buckets only (a spec has tens of tokens, the block 128 buckets).
-
-        Plain floats: the counts are small integers, so the squared norm is exact in any order and
-        a row is the same bit for bit whether it is encoded alone or in a batch.
-        """
-        counts = request_buckets(req, self.text_dim)
-        squares = 0.0
-        for c in counts.values():
-            squares += c * c
-        if squares == 0:
-            return []
-        scale = self.text_weight / math.sqrt(squares)
-        return [(slot, c * scale) for slot, c in counts.items()]
+    def _text_values(self, req: InferenceRequest) -> tuple[tuple[int, float], ...]:
+        """The hashed text block: `(bucket, value)` of the touched buckets (`_text_values`)."""
+        return _text_values(text_parts(req), self.text_dim, self.text_weight)
 
     def _software_values(self, req: InferenceRequest) -> tuple[tuple[int, float], ...]:
         """The software block: `(bucket, value)` of the touched buckets (`_scaled_software`)."""
@@ -472,8 +499,7 @@ class WorkloadEncoder(TransformerMixin, BaseEstimator):
         nn = len(NUMERIC)
         out = np.zeros(self.n_features_out_, dtype=np.float64)
         factor = self.numeric_weight / math.sqrt(nn)
-        out[:nn] = [(r - m) / s * factor for r, m, s in zip(numeric_row(req), self.num_mean_.tolist(),
-                                                            self.num_scale_.tolist(), strict=True)]
+        out[:nn] = [(r - m) / s * factor for r, (m, s) in zip(numeric_row(req), self.num_standard_, strict=True)]
         cat_w = self.categorical_weight / math.sqrt(len(CATEGORICAL))
         for slot in self._categorical_slots(req):
             out[nn + slot] = cat_w

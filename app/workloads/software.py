@@ -88,9 +88,20 @@ _NOT_A_VARIANT = re.compile(r"r|v|py|cu|jdk|java|scala|node")
 """Version prefixes and runtimes, matched as whole words (`fullmatch`)."""
 
 
-@functools.lru_cache(maxsize=8192)
+_DIGITS_AS_ZERO = str.maketrans("123456789", "000000000")
+
+
 def variant_words(tag: str) -> tuple[str, ...]:
-    """`ImageRef.tag_words` for a tag (memoised: every release has a new tag, few have new words)."""
+    """`ImageRef.tag_words` for a tag.
+
+    Memoised by the tag with every digit written as 0: which digits a tag has changes neither its
+    words (letters only) nor whether it looks like a hash (`_HEXISH`), and every release has new ones.
+    """
+    return _variant_words(tag.translate(_DIGITS_AS_ZERO))
+
+
+@functools.lru_cache(maxsize=8192)
+def _variant_words(tag: str) -> tuple[str, ...]:
     if _HEXISH.match(tag):
         return ()
     return tuple(w for w in _WORD.findall(tag) if w not in _TAG_NOISE and len(w) > 2
