@@ -190,6 +190,7 @@ async def inline_table(client: Client, predictor: Any, scenario: str, n: int) ->
 def stage_table(predictor: Any, n: int) -> dict[str, float]:
     """µs per call of each step of the miss path, on `n` distinct specs (each timed in its own loop)."""
     from app.core.schema import InferenceRequest
+    from app.serving.extras import PYTHON
     from app.workloads.convert import complete_request, requests_from_yaml
     from app.workloads.plausibility import implausible
     from app.workloads.yamlload import YamlLimits, load_documents
@@ -210,8 +211,8 @@ def stage_table(predictor: Any, n: int) -> dict[str, float]:
     xs = timed("json: encode_one", enc.encode_one, done)
     k = int(model.n_neighbors_)
     near = timed("json: nearest_one", lambda x: model.nearest_one(x, max(k, 5)), xs)
-    timed("json: _query_one", lambda a: serving._query_one(model, a[0][0], a[0][1], a[1], predictor._to_watts, k),
-          list(zip(near, done, strict=True)))
+    timed("json: _query_one", lambda a: serving._query_one(model, a[0][0], a[0][1], a[1], predictor._to_watts, k,
+                                                            PYTHON), list(zip(near, done, strict=True)))
     timed("json: implausible", implausible, done)
     cached = [predictor._miss_one(r) for r in done]
     preds = timed("json: _prediction", lambda a: predictor._prediction(a[0], "0" * 16, a[1]),

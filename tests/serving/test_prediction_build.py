@@ -42,3 +42,18 @@ def test_predictions_are_what_validation_makes(with_extras: bool) -> None:
         assert pred == validated and pred.model_fields_set == validated.model_fields_set
         assert (pred.__pydantic_serializer__.to_json(pred, exclude_none=True)
                 == validated.__pydantic_serializer__.to_json(validated, exclude_none=True))
+
+
+def test_one_missing_spec_answers_as_in_a_batch() -> None:
+    """`predict_many` with one spec to compute (`encode_one`, `query_row`) answers as in a batch of several
+    (`encode`, `query`), to the bit, on the shipped model: every field of every prediction."""
+    encoder, model, card, extras = load_pair(REPO / "artifacts" / "encoder.npz", REPO / "artifacts" / "knn_energy.npz")
+    alone, batched = (Predictor(encoder, model, card, cache_size=0, extras=extras) for _ in range(2))
+    requests = _requests()
+    variants = [r.model_copy(update={"replicas": 1 + i % 3, "containers": [
+        c.model_copy(update={"req_cpu_mcpu": (c.req_cpu_mcpu or 100.0) * (1 + i / 7)}) for c in r.containers]})
+        for i, r in enumerate(requests * 4)]
+    requests += variants
+    together = batched.predict_many(requests, "t", explain=True, hours=24.0)
+    for req, want in zip(requests, together, strict=True):
+        assert alone.predict_many([req], "t", explain=True, hours=24.0)[0].model_dump() == want.model_dump()
