@@ -27,10 +27,9 @@ from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
-from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
-from app.api.deps import require_json
+from app.api.deps import read_body, require_json
 from app.core.errors import InputError
 
 M = TypeVar("M", bound=BaseModel)
@@ -119,20 +118,6 @@ def _find_long_integer(data: Any) -> tuple[str, LongInteger]:
 
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
-
-
-async def read_body(receive: Receive) -> bytes:
-    """The whole request body from the ASGI `receive` channel (what `Request.body()` does, minus its
-    async generator); a client that disconnects first raises `ClientDisconnect` as Starlette does."""
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.request":
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        elif message["type"] == "http.disconnect":
-            raise ClientDisconnect()
 
 
 class LeanRoute(APIRoute):
