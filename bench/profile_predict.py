@@ -162,6 +162,7 @@ def inline_targets(predictor: Any) -> list[tuple[Any, str, str]]:
         (predictor, "_miss_one", "miss: _miss_one (all below)"),
         (predictor.encoder, "encode_one", "  encode_one"),
         (predictor.model, "nearest_one", "  nearest_one"),
+        (predictor.model, "kneighbors_unchecked", "  kneighbors_unchecked (batch search)"),
         (predictor._serving, "_query_one", "  _query_one"),
         (pred, "implausible", "  implausible"),
         (predictor, "_store", "cache store"),
