@@ -139,3 +139,26 @@ def test_sbert_embeddings_from_the_local_model(requests: list, tmp_path: Path, m
     assert not np.allclose(emb[0], emb[1])
     saved = load_encoder(save_encoder(enc, tmp_path / "sbert.npz"))
     np.testing.assert_allclose(saved.transform(requests), X, atol=1e-5)
+
+
+def test_text_block_is_each_releases_own_token_count(requests: list) -> None:
+    """The text memo is keyed without versions and boilerplate labels (`text_parts`): each release of an
+    image still encodes to the normalised count of its own tokens, computed here from `request_tokens`."""
+    import zlib
+
+    from app.ml.features import request_tokens, split_image
+
+    enc = WorkloadEncoder().fit(requests)
+    start, dim = len(NUMERIC) + enc.n_categorical_, enc.text_dim
+    for req in requests:
+        first = req.containers[0]
+        for version in ("1.0.0", "1.0.1-cart", "2.0.0-cart", "3.1.4-slim", "deadbeef1", ""):
+            image = split_image(first.image)[0] + (f":{version}" if version else "")
+            r = req.model_copy(update={"containers": [first.model_copy(update={"image": image}), *req.containers[1:]],
+                                       "labels": {**req.labels, "pod-template-hash": version or "x"}})
+            expected = np.zeros(dim)
+            for token in request_tokens(r):
+                h = zlib.crc32(token.encode())
+                expected[h % dim] += 1.0 if h < 2**31 else -1.0
+            expected *= enc.text_weight / np.linalg.norm(expected)
+            np.testing.assert_array_equal(enc.encode_one(r)[start:start + dim], expected)

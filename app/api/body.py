@@ -27,10 +27,9 @@ from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
-from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
-from app.api.deps import require_json
+from app.api.deps import read_body, require_json
 from app.core.errors import InputError
 
 M = TypeVar("M", bound=BaseModel)
@@ -121,35 +120,21 @@ def _find_long_integer(data: Any) -> tuple[str, LongInteger]:
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 
-async def read_body(receive: Receive) -> bytes:
-    """The whole request body from the ASGI `receive` channel (what `Request.body()` does, minus its
-    async generator); a client that disconnects first raises `ClientDisconnect` as Starlette does."""
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.request":
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        elif message["type"] == "http.disconnect":
-            raise ClientDisconnect()
+class LeanRoute(APIRoute):
+    """A route whose endpoint is `async def f(<name>: Request) -> Response` and reads what it needs itself.
 
-
-class LeanJSONRoute(APIRoute):
-    """A route whose endpoint is `async def f(<name>: <pydantic model>, <name>: Request) -> Response`.
-
-    The Content-Type must be JSON (415 otherwise, before the body is read); the model parameter is
-    validated from the raw body by `parse_json_body`. No dependency is solved, so the route's ASGI
-    app is the handler itself: FastAPI's wrapper around a route opens three exit stacks (for
-    dependencies with `yield` and uploaded files, neither of which such a route has) and catches
-    exceptions to hand them to the app's handlers, which `ExceptionMiddleware` does anyway one layer
-    up, with the same handlers. The endpoint checks anything else it needs (readiness) itself.
+    No dependency is solved, so the route's ASGI app is the handler itself: FastAPI's wrapper around a
+    route opens three exit stacks (for dependencies with `yield` and uploaded files, neither of which
+    such a route has) and catches exceptions to hand them to the app's handlers, which
+    `ExceptionMiddleware` does anyway one layer up, with the same handlers. What the route declares
+    for the docs (`openapi_extra`, `responses`, `response_model`) is kept: FastAPI builds the OpenAPI
+    schema from the declaration, not from the handler.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if self.dependant.dependencies:
-            raise TypeError(f"{self.endpoint.__name__}: LeanJSONRoute solves no dependency")
+            raise TypeError(f"{self.endpoint.__name__}: {type(self).__name__} solves no dependency")
         handler = self.get_route_handler()
 
         async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -157,6 +142,23 @@ class LeanJSONRoute(APIRoute):
             await response(scope, receive, send)
 
         self.app = app
+
+    def get_route_handler(self) -> Handler:
+        endpoint = self.endpoint
+        hints = typing.get_type_hints(endpoint)
+        params = list(inspect.signature(endpoint).parameters)
+        if len(params) != 1 or hints.get(params[0]) is not Request or not inspect.iscoroutinefunction(endpoint):
+            raise TypeError(f"{endpoint.__name__}: LeanRoute needs an async endpoint taking only the Request")
+        return endpoint  # type: ignore[no-any-return]
+
+
+class LeanJSONRoute(LeanRoute):
+    """A route whose endpoint is `async def f(<name>: <pydantic model>, <name>: Request) -> Response`.
+
+    The Content-Type must be JSON (415 otherwise, before the body is read); the model parameter is
+    validated from the raw body by `parse_json_body`. No dependency is solved (`LeanRoute`); the
+    endpoint checks anything else it needs (readiness) itself.
+    """
 
     def get_route_handler(self) -> Handler:
         endpoint = self.endpoint

@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
+from starlette.requests import ClientDisconnect
+from starlette.types import Receive
 
 from app.api.errors import UnsupportedMediaTypeError
 from app.api.service import ServiceState
@@ -59,6 +61,20 @@ async def get_yaml_limits(request: Request) -> YamlLimits:
 YamlLimitsDep = Annotated[YamlLimits, Depends(get_yaml_limits)]
 
 
+async def read_body(receive: Receive) -> bytes:
+    """The whole request body from the ASGI `receive` channel (what `Request.body()` does, minus its
+    async generator); a client that disconnects first raises `ClientDisconnect` as Starlette does."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.request":
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        elif message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+
+
 async def read_yaml_text(request: Request) -> str:
     """The body as text after checking its media type.
 
@@ -72,7 +88,7 @@ async def read_yaml_text(request: Request) -> str:
             "`Content-Type: text/plain` (application/yaml, application/x-yaml and text/yaml work too)",
             source="body",
         )
-    raw = await request.body()
+    raw = await read_body(request.receive)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -115,6 +115,12 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._in_head = True  # reading a request head (or waiting for one): not between head and message end
         self._refused = False
         self._timer: TimerHandle | None = None
+        # what a timeout answers, written once per connection rather than at each arming (twice a request)
+        limits = self.limits
+        self._head_timeout = (limits.header_timeout_s, 408, f"request headers not received within "
+                              f"{limits.header_timeout_s:g} s (the HEADER_TIMEOUT_S limit)")
+        self._body_timeout = (limits.body_timeout_s, 408, f"request body not received within "
+                              f"{limits.body_timeout_s:g} s (the BODY_TIMEOUT_S limit)")
 
     # -- timers
     def _arm(self, seconds: float, status: int, detail: str) -> None:
@@ -160,8 +166,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self._refuse_head()
 
     def _arm_head_timer(self) -> None:
-        self._arm(self.limits.header_timeout_s, 408, f"request headers not received within "
-                  f"{self.limits.header_timeout_s:g} s (the HEADER_TIMEOUT_S limit)")
+        self._arm(*self._head_timeout)
 
     def _refuse_head(self) -> None:
         self._refuse(431, f"request headers larger than {self.limits.max_header_bytes} bytes "
@@ -191,8 +196,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             return
         self._in_head = False
         self._head_bytes = 0
-        self._arm(self.limits.body_timeout_s, 408, f"request body not received within "
-                  f"{self.limits.body_timeout_s:g} s (the BODY_TIMEOUT_S limit)")
+        self._arm(*self._body_timeout)
         super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:

@@ -67,11 +67,12 @@ _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 _ENCODER_PARAMS = {"text_dim": int, "numeric_weight": float, "categorical_weight": float, "text_weight": float,
                    "sbert": bool, "sbert_model_path": str | None, "sbert_weight": float, "software_dim": int,
                    "software_weight": float}
-_ENCODER_STATE = {"num_mean_", "num_scale_", "categories_", "cat_index_", "cat_offsets_", "n_categorical_",
-                  "sbert_model_path_", "sbert_dim_", "n_features_out_", "feature_names_", "_embedder",
-                  "_embedding_cache"}
+_ENCODER_STATE = {"num_mean_", "num_scale_", "num_standard_", "categories_", "cat_index_", "cat_offsets_",
+                  "n_categorical_", "sbert_model_path_", "sbert_dim_", "n_features_out_", "feature_names_",
+                  "_embedder", "_embedding_cache"}
 """Every attribute a fitted encoder may hold beyond its parameters (`_embedder` is reloaded and
-`_embedding_cache` rebuilt, never saved)."""
+`_embedding_cache` rebuilt, never saved; `num_standard_` and the other derived ones are rebuilt by
+`set_fitted_state`)."""
 
 _KNN_PARAMS = {"n_neighbors": int, "weights": str, "metric": str, "log_target": bool}
 _ESTIMATORS: dict[str, tuple[type[KNNEnergyRegressor], dict[str, Any]]] = {

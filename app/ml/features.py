@@ -32,7 +32,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from app.core.errors import PodPowerError
 from app.core.schema import InferenceRequest
-from app.workloads.software import BOILERPLATE_LABELS, identify, parse_image, variant_words
+from app.workloads.software import BOILERPLATE_LABELS, Identity, identify, parse_image, variant_words
 
 CATEGORICAL = ("workload_kind", "qos_class", "node_type", "runtime_class")
 NUMERIC = (
@@ -77,7 +77,12 @@ def tag_tokens(tag: str) -> list[str]:
     Versions, dates, hashes, base images and architectures are left out
     (`app.workloads.software.ImageRef.tag_words`): a new release must encode the same.
     """
-    return ["tag:" + w for w in variant_words(tag)] if tag else []
+    return variant_tokens(variant_words(tag)) if tag else []
+
+
+def variant_tokens(variant: Sequence[str]) -> list[str]:
+    """`tag_tokens` from the tag's variant words (`app.workloads.software.variant_words`)."""
+    return ["tag:" + w for w in variant]
 
 
 def image_tokens(image: str) -> list[str]:
@@ -116,10 +121,14 @@ def request_tokens(req: InferenceRequest) -> list[str]:
     return out
 
 
+def software_identity(req: InferenceRequest) -> Identity:
+    """What the workload runs (`app.workloads.software.identify`), read from its containers and labels."""
+    return identify([c.image for c in req.containers], [(*c.command, *c.args) for c in req.containers], req.labels)
+
+
 def software_tokens(req: InferenceRequest) -> list[str]:
-    """Tokens of what the workload runs (`app.workloads.software.identify`), for the software block."""
-    return identify([c.image for c in req.containers], [(*c.command, *c.args) for c in req.containers],
-                    req.labels).tokens()
+    """Tokens of what the workload runs, for the software block."""
+    return software_identity(req).tokens()
 
 
 Buckets = tuple[tuple[int, float], ...]
@@ -156,42 +165,92 @@ def _label_buckets(key: str, value: str, dim: int) -> Buckets:
 
 
 @functools.lru_cache(maxsize=8192)
-def _container_buckets(image: str, words: tuple[str, ...], dim: int) -> Buckets:
-    ref, tag = split_image(image)
+def _container_buckets(ref: str, variant: tuple[str, ...], words: tuple[str, ...], dim: int) -> Buckets:
+    """A container's counts from its repository, its tag's variant words and its command line: all that
+    `container_tokens` reads, without the release part of the tag, so a new release is a memo hit."""
     counts = dict(_repository_buckets(ref, dim))
     for slot, n in _word_buckets(words, dim) if words else ():
         counts[slot] = counts.get(slot, 0.0) + n
-    if tag:
-        _count(counts, tag_tokens(tag), dim)
+    if variant:
+        _count(counts, variant_tokens(variant), dim)
     return tuple(counts.items())
+
+
+TextParts = tuple[tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...], tuple[tuple[str, str], ...],
+                  tuple[str, ...]]
+"""What the hashed text block reads of a request (`text_parts`)."""
+
+
+def text_parts(req: InferenceRequest) -> TextParts:
+    """What the hashed text block reads of a request, and nothing it ignores: each container's image
+    repository, tag variant words and command line, the labels that are not boilerplate, the volume
+    types. A new release usually changes only the version in an image tag, which no token reads
+    (`tag_tokens`), so its parts are those of the release before: memo keys (`_text_values`)."""
+    containers = []
+    for c in req.containers:
+        ref, tag = split_image(c.image)
+        containers.append((ref, variant_words(tag) if tag else (), (*c.command, *c.args)))
+    labels = tuple((k, v) for k, v in req.labels.items() if k not in BOILERPLATE_LABELS)
+    return tuple(containers), labels, tuple(req.volume_types)
 
 
 def request_buckets(req: InferenceRequest, dim: int) -> dict[int, float]:
     """The signed token counts per bucket of `request_tokens(req)`, memoised by part.
 
     Containers, sidecars and label sets repeat across a cluster's workloads: each distinct
-    container, label and label set is counted once (bounded LRUs). A new release usually changes
-    only an image tag, so a container seen for the first time is put together from its memoised
-    repository and command line, and only its tag is tokenised. The counts are small integers, so
-    adding them part by part gives the same floats as token by token (a test checks against a
-    count over the tokens).
+    container (`text_parts`), label and label set is counted once (bounded LRUs). The counts are
+    small integers, so adding them part by part gives the same floats as token by token (a test
+    checks against a count over the tokens).
     """
+    return _parts_buckets(text_parts(req), dim)
+
+
+def _parts_buckets(parts: TextParts, dim: int) -> dict[int, float]:
+    containers, labels, volumes = parts
     counts: dict[int, float] = {}
     get = counts.get
-    for c in req.containers:
-        for slot, n in _container_buckets(c.image, (*c.command, *c.args), dim):
+    for ref, variant, words in containers:
+        for slot, n in _container_buckets(ref, variant, words, dim):
             counts[slot] = get(slot, 0.0) + n
-    if req.labels:
-        for slot, n in _label_set_buckets(tuple(req.labels.items()), dim):
+    if labels:
+        for slot, n in _label_set_buckets(labels, dim):
             counts[slot] = get(slot, 0.0) + n
-    if req.volume_types:
-        _count(counts, [f"vol:{v.lower()}" for v in req.volume_types], dim)
+    if volumes:
+        _count(counts, [f"vol:{v.lower()}" for v in volumes], dim)
     return counts
 
 
 @functools.lru_cache(maxsize=8192)
-def _software_buckets(tokens: tuple[str, ...], dim: int) -> Buckets:
-    return _buckets(list(tokens), dim)
+def _text_values(parts: TextParts, dim: int, weight: float) -> tuple[tuple[int, float], ...]:
+    """The hashed token bag, L2-normalised and scaled by `weight`: `(bucket, value)` for the touched
+    buckets only (a spec has tens of tokens, the block 128 buckets). Memoised by `text_parts`.
+
+    Plain floats: the counts are small integers, so the squared norm is exact in any order and
+    a row is the same bit for bit whether it is encoded alone or in a batch.
+    """
+    counts = _parts_buckets(parts, dim)
+    squares = 0.0
+    for c in counts.values():
+        squares += c * c
+    if squares == 0:
+        return ()
+    scale = weight / math.sqrt(squares)
+    return tuple((slot, c * scale) for slot, c in counts.items())
+
+
+@functools.lru_cache(maxsize=8192)
+def _scaled_software(identity: Identity, dim: int, weight: float) -> tuple[tuple[int, float], ...]:
+    """The software block of an identity: its hashed tokens, L2-normalised and scaled by `weight`.
+
+    Memoised by identity (which leaves out versions): a cluster runs a few hundred kinds of software."""
+    counts = _buckets(identity.tokens(), dim)
+    squares = 0.0
+    for _, c in counts:
+        squares += c * c
+    if squares == 0:
+        return ()
+    scale = weight / math.sqrt(squares)
+    return tuple((slot, c * scale) for slot, c in counts)
 
 
 @functools.lru_cache(maxsize=8192)
@@ -211,7 +270,7 @@ def request_text(req: InferenceRequest) -> str:
     No workload name, namespace, registry, version or chart boilerplate: they do not change what
     runs, and leaving them out keeps predictions still when they change (and the embedding cache hit).
     """
-    ident = identify([c.image for c in req.containers], [(*c.command, *c.args) for c in req.containers], req.labels)
+    ident = software_identity(req)
     parts = []
     for c in req.containers:
         ref = parse_image(c.image)
@@ -334,6 +393,8 @@ class WorkloadEncoder(TransformerMixin, BaseEstimator):
         """
         self.num_mean_ = num_mean
         self.num_scale_ = num_scale
+        # `encode_one` reads the standardisation as Python floats: converted here, once
+        self.num_standard_ = list(zip(num_mean.tolist(), num_scale.tolist(), strict=True))
         self.categories_ = {field: list(categories[field]) for field in CATEGORICAL}
         self.cat_index_ = {field: {v: i for i, v in enumerate(values)} for field, values in self.categories_.items()}
         offsets, start = {}, 0
@@ -385,32 +446,13 @@ class WorkloadEncoder(TransformerMixin, BaseEstimator):
                 slots.append(offsets[field] + i)
         return slots
 
-    def _text_values(self, req: InferenceRequest) -> list[tuple[int, float]]:
-        """The hashed token bag, L2-normalised and scaled by `text_weight`: `(bucket, value)` for the
-        touched buckets only (a spec has tens of tokens, the block 128 buckets).
+    def _text_values(self, req: InferenceRequest) -> tuple[tuple[int, float], ...]:
+        """The hashed text block: `(bucket, value)` of the touched buckets (`_text_values`)."""
+        return _text_values(text_parts(req), self.text_dim, self.text_weight)
 
-        Plain floats: the counts are small integers, so the squared norm is exact in any order and
-        a row is the same bit for bit whether it is encoded alone or in a batch.
-        """
-        counts = request_buckets(req, self.text_dim)
-        squares = 0.0
-        for c in counts.values():
-            squares += c * c
-        if squares == 0:
-            return []
-        scale = self.text_weight / math.sqrt(squares)
-        return [(slot, c * scale) for slot, c in counts.items()]
-
-    def _software_values(self, req: InferenceRequest) -> list[tuple[int, float]]:
-        """The software block: hashed identity tokens, L2-normalised and scaled by `software_weight`."""
-        counts = _software_buckets(tuple(software_tokens(req)), self.software_dim)
-        squares = 0.0
-        for _, c in counts:
-            squares += c * c
-        if squares == 0:
-            return []
-        scale = self.software_weight / math.sqrt(squares)
-        return [(slot, c * scale) for slot, c in counts]
+    def _software_values(self, req: InferenceRequest) -> tuple[tuple[int, float], ...]:
+        """The software block: `(bucket, value)` of the touched buckets (`_scaled_software`)."""
+        return _scaled_software(software_identity(req), self.software_dim, self.software_weight)
 
     def _embeddings(self, texts: list[str]) -> np.ndarray:
         """Sentence embeddings by text, each distinct text embedded once (bounded cache, `EMBEDDING_CACHE`)."""
@@ -457,8 +499,7 @@ class WorkloadEncoder(TransformerMixin, BaseEstimator):
         nn = len(NUMERIC)
         out = np.zeros(self.n_features_out_, dtype=np.float64)
         factor = self.numeric_weight / math.sqrt(nn)
-        out[:nn] = [(r - m) / s * factor for r, m, s in zip(numeric_row(req), self.num_mean_.tolist(),
-                                                            self.num_scale_.tolist(), strict=True)]
+        out[:nn] = [(r - m) / s * factor for r, (m, s) in zip(numeric_row(req), self.num_standard_, strict=True)]
         cat_w = self.categorical_weight / math.sqrt(len(CATEGORICAL))
         for slot in self._categorical_slots(req):
             out[nn + slot] = cat_w

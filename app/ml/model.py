@@ -169,7 +169,8 @@ class KNNEnergyRegressor(RegressorMixin, BaseEstimator):
             top = h.argsort(kind="stable")[: k + 1]
             keys = h[top].tolist()
         near = top[:k]
-        return _exact_distances(q[None, :], self.X_[near], cosine).tolist(), near.tolist()
+        # `take` copies the same rows as `X_[near]` without fancy indexing's machinery
+        return _exact_distances(q, self.X_.take(near, axis=0), cosine).tolist(), near.tolist()
 
     def predict(self, X: Any) -> np.ndarray:
         check_is_fitted(self)

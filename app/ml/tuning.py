@@ -29,6 +29,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from app.ml.model import KNNEnergyRegressor
+from app.ml.physics import log_power
 
 Blocks = Mapping[str, tuple[int, int]]
 """Feature block name → (start, stop) column range."""
@@ -353,8 +354,6 @@ def prior_weight(distance: np.ndarray | float, typical: float) -> np.ndarray:
 
 def blend_prior(pred: np.ndarray, prior: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """Geometric blend `pred^(1−w) · prior^w`: a multiplicative model blends in log space."""
-    from app.ml.physics import log_power
-
     w = np.asarray(weight, dtype=np.float64)
     return np.exp((1.0 - w) * log_power(pred) + w * log_power(prior))
 

@@ -9,7 +9,7 @@ saved without extras serves exactly as before: `active` is False and nothing her
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -44,6 +44,31 @@ class Served(NamedTuple):
     neighbor_idx: list[int]
     cpu_cores: float | None = None
     mem_bytes: float | None = None
+
+
+def _sequential_sum(values: list[float]) -> float:
+    """Left to right from 0.0, as written (Python 3.12's `sum` of floats compensates, and rounds otherwise)."""
+    out = 0.0
+    for v in values:
+        out += v
+    return out
+
+
+class Arithmetic(NamedTuple):
+    """The operations of a one-row query whose last bit depends on who computes them: numpy's exp and log
+    are not the C library's, and numpy sums a row in its own order (pairwise). +, −, ×, ÷ are the
+    same everywhere (IEEE 754, correctly rounded)."""
+
+    exp: Callable[[float], float]
+    log: Callable[[float], float]
+    total: Callable[[list[float]], float]
+
+
+PYTHON = Arithmetic(math.exp, math.log, _sequential_sum)
+"""/predict's: its answers have always been computed so (and stay as they were)."""
+NUMPY = Arithmetic(lambda v: float(np.exp(v)), lambda v: float(np.log(v)),
+                   lambda values: float(np.add.reduce(np.array(values))))
+"""The batch path's (`ServingExtras.query`): numpy's functions on one value, and its sum of one row."""
 
 
 @dataclass
@@ -95,24 +120,39 @@ class ServingExtras:
         return out
 
     def query_one(self, model: Any, x: np.ndarray, request: InferenceRequest, to_watts: float) -> Served:
-        """`query` for one encoded request (1-D): the API's per-request path."""
+        """`query` for one encoded request (1-D) in Python's arithmetic: the API's per-request path (/predict)."""
         if not getattr(model, "needs_offset", False):
             return self.query(model, x[None, :], [request], to_watts)[0]
         k = int(model.n_neighbors_)
         dist, idx = model.nearest_one(x, max(k, EXPLAIN_NEIGHBORS))
-        return self._query_one(model, dist, idx, request, to_watts, k)
+        return self._query_one(model, dist, idx, request, to_watts, k, PYTHON)
+
+    def query_row(self, model: Any, x: np.ndarray, request: InferenceRequest, to_watts: float) -> Served:
+        """`query` of a batch of one row, to the bit, without a batch's numpy calls: the batch's neighbour
+        search, then the formulas in scalar arithmetic with numpy's own exp, log and sums (`NUMPY`).
+
+        `Predictor.predict_many`'s path for a single missing spec (a YAML body with one workload), whose
+        answers are the batch path's; a test checks they are equal, float for float.
+        """
+        if not getattr(model, "needs_offset", False):
+            return self.query(model, x[None, :], [request], to_watts)[0]
+        k = int(model.n_neighbors_)
+        dist, idx = model.kneighbors_unchecked(x[None, :], max(k, EXPLAIN_NEIGHBORS))
+        return self._query_one(model, dist[0].tolist(), idx[0].tolist(), request, to_watts, k, NUMPY)
 
     def _query_one(self, model: Any, dist: list[float], idx: list[int], request: InferenceRequest,
-                   to_watts: float, k: int) -> Served:
+                   to_watts: float, k: int, arithmetic: Arithmetic) -> Served:
         """`query` for one request in scalar arithmetic.
 
         The same formulas as the batch path (`predict_from_neighbors`, `pair_shift`,
         `neighbor_average`, `prior_weight`, `blend_prior`, `LogInterval.bounds`), on Python floats:
-        for one row, each numpy call costs more than its arithmetic. Tests compare both paths.
+        for one row, each numpy call costs more than its arithmetic. `arithmetic` gives the operations
+        whose last bit depends on who computes them (see `Arithmetic`). Tests compare both paths.
         """
         assert self.interval is not None and self.ood_distance is not None
+        exp, log, total = arithmetic
         prior = physics_power_w(request)
-        offset = math.log(max(prior, MIN_POWER_W)) if informative(request) else math.nan
+        offset = log(max(prior, MIN_POWER_W)) if informative(request) else math.nan
         near = idx[:k]
         d = dist[:k]
         targets = [self.targets[n] for n in near]
@@ -123,20 +163,16 @@ class ServingExtras:
                 shift = offset - offsets[n]
                 if math.isfinite(shift):
                     targets[j] += scale * shift
-        num = den = 0.0
-        for t, wj in zip(targets, neighbor_weights(d, model.weights), strict=True):
-            num += wj * t
-            den += wj
-        avg = num / den
-        pred = max(math.exp(avg) * to_watts, 0.0)
+        weights = neighbor_weights(d, model.weights)
+        avg = total([wj * t for t, wj in zip(targets, weights, strict=True)]) / total(weights)
+        pred = max(exp(avg) * to_watts, 0.0)
         nearest, typical = dist[0], self.ood_distance
         if not math.isfinite(typical) or typical <= 0:
             weight = (1.0 if nearest > 0 else 0.0) if typical == 0 else 0.0
         else:
             weight = 1.0 - typical / nearest if nearest > typical else 0.0
         cap = physical_max_w(request)
-        power = min(math.exp((1.0 - weight) * math.log(max(pred, MIN_POWER_W))
-                             + weight * math.log(max(prior, MIN_POWER_W))), cap)
+        power = min(exp((1.0 - weight) * log(max(pred, MIN_POWER_W)) + weight * log(max(prior, MIN_POWER_W))), cap)
         low, high = power * math.exp(self.interval.q_low), min(power * math.exp(self.interval.q_high), cap)
         return Served(power, low, high, weight > OOD_PRIOR_WEIGHT, weight, dist, idx, *self.usage(near, request))
 

@@ -46,6 +46,8 @@ class _Ctx:
 
 
 def _mapping(value: Any, ctx: _Ctx, field: str, *, required: bool = True) -> Mapping[str, Any]:
+    if value.__class__ is dict:  # what YAML and JSON give: no abstract-class check (which costs more)
+        return value  # type: ignore[no-any-return]
     if value is None:
         if required:
             raise ctx.error(field, "required field is missing")
@@ -91,6 +93,8 @@ def _str(value: Any, ctx: _Ctx, field: str, *, required: bool = False) -> str | 
 def _scalar(value: Any, ctx: _Ctx, field: str) -> str:
     """A string-valued field written as any YAML scalar (`version: 1.2` is read as the text "1.2");
     a list or mapping is an error naming the field."""
+    if value.__class__ is str:
+        return value  # type: ignore[no-any-return]
     if value is None:
         return ""
     if isinstance(value, Mapping | list):

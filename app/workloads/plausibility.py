@@ -14,6 +14,7 @@ A rule fires only on a value a user wrote; unset fields are never implausible.
 from __future__ import annotations
 
 import functools
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,13 +27,34 @@ MIB_PER_TIB = 2**20
 
 
 class Facts(NamedTuple):
-    """What the rules read, gathered once per spec (each rule then costs a comparison)."""
+    """What the rules read, gathered once per spec in one pass (each rule then costs a comparison or two).
+
+    Numbers are finite and >= 0 here (the schema and `app.serving.predictor.check_numbers`), so "some
+    value above x" is "the largest above x" and "some value in (0, 1)" is "the smallest positive below 1".
+    """
 
     req: InferenceRequest
-    cpu: tuple[float, ...]  # effective CPU request and limit, mcpu, where set
-    mem: tuple[float, ...]  # effective memory request and limit, MiB, where set
-    container_cpu: tuple[float, ...]  # every container's CPU request and limit, where set
-    container_mem: tuple[float, ...]  # every container's memory request and limit, where set
+    cpu: float | None  # the larger of the effective CPU request and limit, mcpu (None: neither set)
+    mem: float | None  # the same for memory, MiB
+    container_cpu: float  # the smallest positive CPU request or limit of any container (inf: none)
+    container_mem: float  # the same for memory
+
+
+def _largest(a: float | None, b: float | None) -> float | None:
+    return a if b is None else b if a is None else max(a, b)
+
+
+def facts(req: InferenceRequest) -> Facts:
+    cpu = mem = math.inf
+    for c in req.containers:
+        for v in (c.req_cpu_mcpu, c.lim_cpu_mcpu):
+            if v is not None and 0 < v < cpu:
+                cpu = v
+        for v in (c.req_mem_mib, c.lim_mem_mib):
+            if v is not None and 0 < v < mem:
+                mem = v
+    return Facts(req, _largest(req.effective_req_cpu_mcpu, req.effective_lim_cpu_mcpu),
+                 _largest(req.effective_req_mem_mib, req.effective_lim_mem_mib), cpu, mem)
 
 
 @dataclass(frozen=True)
@@ -41,17 +63,6 @@ class Rule:
 
     reason: str
     fires: Callable[[Facts], bool]
-
-
-def facts(req: InferenceRequest) -> Facts:
-    cs = req.containers
-    return Facts(
-        req,
-        tuple(v for v in (req.effective_req_cpu_mcpu, req.effective_lim_cpu_mcpu) if v is not None),
-        tuple(v for v in (req.effective_req_mem_mib, req.effective_lim_mem_mib) if v is not None),
-        tuple(v for c in cs for v in (c.req_cpu_mcpu, c.lim_cpu_mcpu) if v is not None),
-        tuple(v for c in cs for v in (c.req_mem_mib, c.lim_mem_mib) if v is not None),
-    )
 
 
 _VOWEL = re.compile(r"[aeiouy]")
@@ -70,26 +81,30 @@ def _every_few_minutes(schedule: str | None) -> bool:
     return m is not None and int(m.group(1) or 1) < 5
 
 
-@functools.lru_cache(maxsize=8192)
 def _nonsense_image(image: str) -> bool:
     ref = parse_image(image)
-    if not ref.name or ref.name == "scratch" or ref.path.count("/") > 6:
+    return _nonsense_repository(ref.path, ref.name)
+
+
+@functools.lru_cache(maxsize=8192)
+def _nonsense_repository(path: str, name: str) -> bool:
+    """Memoised by repository, not image: every release of an image has a new tag, and the tag is not read."""
+    if not name or name == "scratch" or path.count("/") > 6:
         return True
     # `zzzz/qqqq`: no word in it (`httpd` is known software)
-    return (known(ref.name) is None and len(ref.name) >= 4 and not _VOWEL.search(ref.path)
-            and not any(ch.isdigit() for ch in ref.name))
+    return known(name) is None and len(name) >= 4 and not _VOWEL.search(path) and not any(ch.isdigit() for ch in name)
 
 
 RULES: tuple[Rule, ...] = (
-    Rule("CPU above 192 vCPU per pod (larger than ordinary nodes)", lambda f: any(v > 192_000 for v in f.cpu)),
-    Rule("CPU set below 1 millicore", lambda f: any(0 < v < 1 for v in f.container_cpu)),
-    Rule("memory above 4 TiB per pod (larger than ordinary nodes)", lambda f: any(v > 4 * MIB_PER_TIB for v in f.mem)),
-    Rule("memory set below 1 MiB (no runtime starts in it)", lambda f: any(0 < v < 1 for v in f.container_mem)),
-    Rule("CPU and memory both set to zero", lambda f: bool(f.cpu) and bool(f.mem) and max(f.cpu) == 0
-         and max(f.mem) == 0),
+    Rule("CPU above 192 vCPU per pod (larger than ordinary nodes)", lambda f: f.cpu is not None and f.cpu > 192_000),
+    Rule("CPU set below 1 millicore", lambda f: f.container_cpu < 1),
+    Rule("memory above 4 TiB per pod (larger than ordinary nodes)",
+         lambda f: f.mem is not None and f.mem > 4 * MIB_PER_TIB),
+    Rule("memory set below 1 MiB (no runtime starts in it)", lambda f: f.container_mem < 1),
+    Rule("CPU and memory both set to zero", lambda f: f.cpu == 0 and f.mem == 0),
     Rule("more than 16 GPUs in one pod", lambda f: f.req.gpu_count > 16),
     Rule("GPUs driven by less than 100 millicores per GPU",
-         lambda f: f.req.gpu_count > 0 and bool(f.cpu) and max(f.cpu) < 100 * f.req.gpu_count),
+         lambda f: f.req.gpu_count > 0 and f.cpu is not None and f.cpu < 100 * f.req.gpu_count),
     Rule("GPUs inside a sandboxed runtime (gVisor, Kata): no measured workload runs so",
          lambda f: f.req.gpu_count > 0 and bool(re.search(r"gvisor|runsc|kata", f.req.runtime_class or "", re.I))),
     Rule("more than 150,000 replicas (Kubernetes' documented cluster limit)",

@@ -21,6 +21,7 @@ layer depends on no Kubernetes package).
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from decimal import Decimal
@@ -69,11 +70,23 @@ def parse_quantity(value: object) -> Decimal:
     return result
 
 
+@functools.lru_cache(maxsize=4096)
+def _parse_text(text: str) -> Decimal:
+    """`parse_quantity` of a string, memoised: manifests repeat a few quantities (`256Mi`, `500m`) and a
+    Decimal is immutable. Errors are not memoised (they raise), and a memoised text is at most `MAX_TEXT`
+    characters, so the memo's size is bounded."""
+    return parse_quantity(text)
+
+
+def _parse(value: object) -> Decimal:
+    return _parse_text(value) if value.__class__ is str else parse_quantity(value)  # type: ignore[arg-type]
+
+
 def cpu_to_mcpu(value: object) -> float:
     """CPU quantity → millicores (`"1.5"` → 1500.0, `250m` → 250.0)."""
-    return float(parse_quantity(value) * 1000)
+    return float(_parse(value) * 1000)
 
 
 def memory_to_mib(value: object) -> float:
     """Memory quantity → MiB (`90G` → 85830.688…, `512Mi` → 512.0)."""
-    return float(parse_quantity(value) / MIB)
+    return float(_parse(value) / MIB)

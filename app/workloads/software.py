@@ -35,6 +35,7 @@ import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 BOILERPLATE_LABELS = frozenset({
     "helm.sh/chart", "chart", "heritage", "release", "app.kubernetes.io/managed-by",
@@ -63,9 +64,11 @@ _WORD = re.compile(r"[a-z][a-z]+")
 _HEXISH = re.compile(r"^[0-9a-f]{7,}$")
 
 
-@dataclass(frozen=True)
-class ImageRef:
-    """A parsed image reference: `registry` ("" for Docker Hub), `path` (org/…/name), `name`, `tag`."""
+class ImageRef(NamedTuple):
+    """A parsed image reference: `registry` ("" for Docker Hub), `path` (org/…/name), `name`, `tag`.
+
+    A named tuple: one is built per new image string (every release), where a frozen dataclass's
+    `__init__` costs several times more."""
 
     registry: str
     path: str
@@ -81,13 +84,28 @@ class ImageRef:
         return variant_words(self.tag)
 
 
-@functools.lru_cache(maxsize=8192)
+_NOT_A_VARIANT = re.compile(r"r|v|py|cu|jdk|java|scala|node")
+"""Version prefixes and runtimes, matched as whole words (`fullmatch`)."""
+
+
+_DIGITS_AS_ZERO = str.maketrans("123456789", "000000000")
+
+
 def variant_words(tag: str) -> tuple[str, ...]:
-    """`ImageRef.tag_words` for a tag (memoised: every release has a new tag, few have new words)."""
+    """`ImageRef.tag_words` for a tag.
+
+    Memoised by the tag with every digit written as 0: which digits a tag has changes neither its
+    words (letters only) nor whether it looks like a hash (`_HEXISH`), and every release has new ones.
+    """
+    return _variant_words(tag.translate(_DIGITS_AS_ZERO))
+
+
+@functools.lru_cache(maxsize=8192)
+def _variant_words(tag: str) -> tuple[str, ...]:
     if _HEXISH.match(tag):
         return ()
     return tuple(w for w in _WORD.findall(tag) if w not in _TAG_NOISE and len(w) > 2
-                 and not re.fullmatch(r"r|v|py|cu|jdk|java|scala|node", w))
+                 and not _NOT_A_VARIANT.fullmatch(w))
 
 
 @functools.lru_cache(maxsize=8192)
@@ -255,9 +273,10 @@ def known(word: str) -> Software | None:
     return hit
 
 
-@dataclass(frozen=True)
-class Identity:
-    """What a workload runs: the software name (known or not), family and category ("" when unknown)."""
+class Identity(NamedTuple):
+    """What a workload runs: the software name (known or not), family and category ("" when unknown).
+
+    A named tuple: built once per request, and hashed where its tokens are memoised (`app.ml.features`)."""
 
     software: str
     family: str

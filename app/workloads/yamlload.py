@@ -32,6 +32,7 @@ constructor raises (`!!timestamp abc`, `2001-02-30`, `!!int x`) becomes an `Inpu
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -207,6 +208,21 @@ class _Events:
 
 
 _NO_KEY = object()
+_RESOLVE = Resolver().resolve  # reads only the class's implicit resolvers (no path resolvers are added)
+_MEMO_CHARS = 64
+"""Plain scalars up to this length have their tag memoised across requests (`_implicit_tag`)."""
+
+
+def _implicit_tag(text: str) -> str:
+    """The tag a plain scalar resolves to, which depends on its text only: manifests repeat the same short
+    texts (`apps/v1`, `Deployment`, `256Mi`), so those up to `_MEMO_CHARS` are memoised across requests;
+    the memo holds at most 4096 × `_MEMO_CHARS` characters whatever the input."""
+    return _memo_tag(text) if len(text) <= _MEMO_CHARS else _RESOLVE(ScalarNode, text, (True, False))
+
+
+@functools.lru_cache(maxsize=4096)
+def _memo_tag(text: str) -> str:
+    return _RESOLVE(ScalarNode, text, (True, False))  # type: ignore[no-any-return]
 
 
 def _build(events: Iterator[Event]) -> Iterator[Any]:
@@ -215,10 +231,8 @@ def _build(events: Iterator[Event]) -> Iterator[Any]:
     Plain scalars are resolved once per distinct text (`cache`): the result depends on the text only.
     Raises `_Unusual` for what it leaves to PyYAML (see `_DIRECT_TAGS` and the module docstring).
     """
-    resolve = Resolver().resolve
     constructor = _Constructor()
     constructors = _Constructor.yaml_constructors
-    implicit = (True, False)
 
     def scalar(event: Any, tag: str) -> Any:
         if tag not in _DIRECT_TAGS:
@@ -248,7 +262,7 @@ def _build(events: Iterator[Event]) -> Iterator[Any]:
                     text = event.value
                     value = cache.get(text, _NO_KEY)
                     if value is _NO_KEY:
-                        value = cache[text] = scalar(event, resolve(ScalarNode, text, implicit))
+                        value = cache[text] = scalar(event, _implicit_tag(text))
                 else:
                     value = event.value
             else:

@@ -87,3 +87,23 @@ def test_nearest_one_equals_the_batch_search(case: tuple) -> None:
     one_dist, one_idx = model.nearest_one(x, k)
     assert one_idx == idx[0].tolist()
     np.testing.assert_allclose(one_dist, dist[0], rtol=REL, atol=1e-9)
+
+
+def _same(a: object, b: object) -> bool:
+    """Equal, float for float (NaN equal to NaN), through tuples and lists."""
+    if isinstance(a, tuple | list) and isinstance(b, tuple | list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return type(a) is type(b) and a == b
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cases(), st.sampled_from([1.0, 1 / 60, 3.7]))
+def test_query_row_is_the_batch_query_to_the_bit(case: tuple, to_watts: float) -> None:
+    """`query_row` (a YAML body's single workload) must answer what the batch path answered, every float
+    to the last bit: its answers were the batch path's before it existed."""
+    model, serving, x, request = case
+    batch = serving.query(model, x[None, :], [request], to_watts)[0]
+    row = serving.query_row(model, x, request, to_watts)
+    assert _same(tuple(row), tuple(batch)), (row, batch)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from app.workloads.software import BOILERPLATE_LABELS, identify, parse_image
+from app.workloads.software import BOILERPLATE_LABELS, identify, parse_image, variant_words
 
 
 @pytest.mark.parametrize(("ref", "registry", "path", "name", "tag"), [
@@ -72,3 +74,12 @@ def test_chart_boilerplate_keys_are_listed() -> None:
         assert key in BOILERPLATE_LABELS
     assert "app.kubernetes.io/name" not in BOILERPLATE_LABELS
     assert "app.kubernetes.io/component" not in BOILERPLATE_LABELS
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="0123456789abcdefrvz.-_", max_size=24))
+def test_tag_words_do_not_depend_on_which_digits_a_tag_has(tag: str) -> None:
+    """`variant_words` is memoised by the tag with its digits written as 0: the same words as the tag's own."""
+    from app.workloads.software import _variant_words
+
+    assert variant_words(tag) == _variant_words.__wrapped__(tag)

@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from fastapi import APIRouter, Request, Response
 
-from app.api.body import read_body
-from app.api.deps import require_json
+from app.api.deps import read_body, require_json
 from app.api.errors import ErrorResponse, render_error
 from app.api.routes.offload import run, slow_encoder
 from app.core.errors import InputError, PodPowerError

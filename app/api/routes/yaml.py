@@ -7,7 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from app.api import examples
-from app.api.deps import PredictorDep, ServiceDep, YamlLimitsDep, YamlTextDep
+from app.api.body import LeanRoute
+from app.api.deps import YamlLimitsDep, YamlTextDep, read_yaml_text
 from app.api.errors import INFER_ERRORS, YAML_ERRORS
 from app.api.routes.offload import run, slow_encoder
 from app.api.routes.options import PREDICT_QUERY_PARAMETERS, predict_options, with_options
@@ -63,8 +64,29 @@ async def infer_from_yaml(text: YamlTextDep, limits: YamlLimitsDep) -> Conversio
     return await _convert(text, limits)
 
 
-@router.post(
+async def predict_from_yaml(http: Request) -> Response:
+    # A `LeanRoute`: the body, limits and predictor are read here rather than by dependencies, in the
+    # order the dependencies had (media type and body, then readiness), and the answer is serialised
+    # once, straight to bytes, as FastAPI's response_model path does (exclude_none) minus validating
+    # our own object again.
+    text = await read_yaml_text(http)
+    service = http.app.state.service
+    predictor = service.require_predictor()
+    result = await _convert(text, service.yaml_limits)
+    fn = with_options(predictor.predict_many, service, predict_options(http))
+    preds = await run(slow_encoder(predictor), fn, result.requests, "body", limiter=service.encode_limiter)
+    http.app.state.metrics.predicted(preds)  # back on the event loop's thread (app.api.metrics)
+    body = answer(preds, result)
+    return Response(body.__pydantic_serializer__.to_json(body, exclude_none=True), media_type="application/json",
+                    headers={"X-Skipped-Documents": str(len(result.skipped))})
+
+
+router.add_api_route(
     "/predict/from-yaml",
+    predict_from_yaml,
+    methods=["POST"],
+    route_class_override=LeanRoute,
+    # for the docs only (a LeanRoute's handler serialises its own answer, as declared here)
     response_model=Prediction | MultiPrediction,
     response_model_exclude_none=True,
     tags=["predict"],
@@ -99,16 +121,6 @@ async def infer_from_yaml(text: YamlTextDep, limits: YamlLimitsDep) -> Conversio
         **YAML_ERRORS,
     },
 )
-async def predict_from_yaml(
-    text: YamlTextDep, limits: YamlLimitsDep, predictor: PredictorDep, response: Response, service: ServiceDep,
-    http: Request,
-) -> Prediction | MultiPrediction:
-    result = await _convert(text, limits)
-    fn = with_options(predictor.predict_many, service, predict_options(http))
-    preds = await run(slow_encoder(predictor), fn, result.requests, "body", limiter=service.encode_limiter)
-    http.app.state.metrics.predicted(preds)  # back on the event loop's thread (app.api.metrics)
-    response.headers["X-Skipped-Documents"] = str(len(result.skipped))
-    return answer(preds, result)
 
 
 def answer(preds: list[Prediction], result: ConversionResult) -> Prediction | MultiPrediction:
