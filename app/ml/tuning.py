@@ -57,7 +57,8 @@ def feature_blocks(n_features: int, feature_names: Sequence[str] | None = None, 
         if n_features > n_numeric:
             out["other"] = (n_numeric, n_features)
         return out
-    names = {"num": "numeric", "cat": "categorical", "txt": "text", "sw": "software", "sbert": "sbert"}
+    names = {"num": "numeric", "cat": "categorical", "txt": "text", "sw": "software", "sbert": "sbert",
+             "static": "static"}
     blocks: dict[str, tuple[int, int]] = {}
     for i, name in enumerate(feature_names):
         block = names.get(str(name).split("__", 1)[0], "other")
