@@ -13,7 +13,7 @@ Three blocks, each scaled so no block dominates the distances the KNN uses:
   * optionally SBERT sentence embeddings of the spec's text (no workload name, no versions) from a
     local model directory, cached by text;
   * optionally static embeddings (`static_text=True`: model2vec, distilled from the same SBERT model,
-    `app.ml.static_text`) of the words naming what runs (`identity_text`), cached by text: semantic
+    `app.ml.static_text`) of the software's name (`identity_text`), cached by text: semantic
     neighbours (opensearch near elasticsearch) for microseconds and a 4 MB file instead of torch.
 
 The per-request path is plain Python + one small numpy array, because the API encodes one spec per
@@ -228,15 +228,17 @@ def request_text(req: InferenceRequest) -> str:
 
 
 def identity_text(req: InferenceRequest) -> str:
-    """What the static block embeds: the words of the software's name and of the main image's name
-    (`app.workloads.software.identify`: `valkey`, `gunicorn orders api`), lower-case ASCII, each word once.
+    """What the static block embeds: the words of the software's name (`app.workloads.software.identify`:
+    a known name such as `valkey`, else the `app.kubernetes.io/name` label or the main image's name),
+    lower-case ASCII.
 
-    Names alone: a static model averages its words' vectors, so every extra word (a kind, `container`,
-    label keys) pulls all specs towards one another (measured on 20 pairs of the form "valkey: nearer
-    redis than nginx": 16 right on bare names, 14 with "container " or " server" added).
+    The name alone: a static model averages its words' vectors, so every extra word pulls all specs
+    towards one another (on 20 pairs of the form "valkey: nearer redis than nginx", 16 are right on bare
+    names, 14 with " server" added), and adding the image name as well made the transfer scenario's
+    typical miss worse (1.70 → 1.76; docs/evaluation.md).
     """
     ident = identify([c.image for c in req.containers], [(*c.command, *c.args) for c in req.containers], req.labels)
-    return " ".join(dict.fromkeys(_WORD.findall(f"{ident.software} {ident.image_name}".lower())))
+    return " ".join(_WORD.findall(ident.software.lower()))
 
 
 @functools.lru_cache(maxsize=4)
@@ -502,7 +504,8 @@ class WorkloadEncoder(TransformerMixin, BaseEstimator):
             emb = self._embeddings([request_text(r) for r in X])
             out[:, sbert_start : sbert_start + self.sbert_dim_] = emb * self.sbert_weight
         if self.static_dim_:
-            out[:, sbert_start + self.sbert_dim_ :] = self._static_rows([identity_text(r) for r in X]) * self.static_weight
+            static = self._static_rows([identity_text(r) for r in X])
+            out[:, sbert_start + self.sbert_dim_ :] = static * self.static_weight
         return out
 
     def encode_one(self, req: InferenceRequest) -> np.ndarray:

@@ -42,7 +42,10 @@ DEFAULT_BLOCK_GRID: Mapping[str, Sequence[float]] = {
     "categorical": (0.0, 0.5, 1.0),
     "text": (0.5, 1.0, 2.0),
     "software": (0.5, 1.0, 2.0),
+    "static": (0.0, 1.0, 2.0),
 }
+"""Weights tried per block, for the blocks the encoder has (`static` only with `static_text=True`: 0 lets the
+tuner switch it off)."""
 
 
 def feature_blocks(n_features: int, feature_names: Sequence[str] | None = None, n_numeric: int = 16) -> dict:
