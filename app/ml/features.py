@@ -467,8 +467,12 @@ class WorkloadEncoder(TransformerMixin, BaseEstimator):
                                  self.sbert_dim_)
 
     def _static_rows(self, texts: list[str]) -> np.ndarray:
-        """Static embeddings (float16 rows as float64) by text, cached like `_embeddings`."""
-        return self._cached_rows("_static_cache", texts, lambda t: self._static_model.encode(t).astype(np.float64),
+        """Static embeddings (float16 rows as float64) times `static_weight`, by text, cached like `_embeddings`.
+
+        Cached already scaled, so `encode_one` copies a cached row as it is and equals `encode` trivially.
+        """
+        return self._cached_rows("_static_cache", texts,
+                                 lambda t: self._static_model.encode(t).astype(np.float64) * self.static_weight,
                                  self.static_dim_)
 
     def _cached_rows(self, attr: str, texts: list[str], embed: Any, dim: int) -> np.ndarray:
@@ -504,8 +508,7 @@ class WorkloadEncoder(TransformerMixin, BaseEstimator):
             emb = self._embeddings([request_text(r) for r in X])
             out[:, sbert_start : sbert_start + self.sbert_dim_] = emb * self.sbert_weight
         if self.static_dim_:
-            static = self._static_rows([identity_text(r) for r in X])
-            out[:, sbert_start + self.sbert_dim_ :] = static * self.static_weight
+            out[:, sbert_start + self.sbert_dim_ :] = self._static_rows([identity_text(r) for r in X])
         return out
 
     def encode_one(self, req: InferenceRequest) -> np.ndarray:
@@ -535,5 +538,7 @@ class WorkloadEncoder(TransformerMixin, BaseEstimator):
             emb = self._embeddings([request_text(req)])[0]
             out[sbert_start : sbert_start + self.sbert_dim_] = emb * self.sbert_weight
         if self.static_dim_:
-            out[sbert_start + self.sbert_dim_ :] = self._static_rows([identity_text(req)])[0] * self.static_weight
+            text = identity_text(req)
+            row = self.__dict__.get("_static_cache", {}).get(text)
+            out[sbert_start + self.sbert_dim_ :] = self._static_rows([text])[0] if row is None else row
         return out
