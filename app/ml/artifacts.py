@@ -318,14 +318,14 @@ def read_encoder(path: str | Path) -> tuple[WorkloadEncoder, str, int]:
     if meta["schema_version"] != SCHEMA_VERSION:
         raise ArtifactError(f"{art.path}: encoder built for schema {meta['schema_version']!r}, this version reads "
                             f"{SCHEMA_VERSION!r}; rebuild it with `python -m app encode fit`")
-    static = "static_dim" in meta
+    static = any(k in meta for k in _STATIC_META)
     param_types = {**_ENCODER_PARAMS, **(_STATIC_PARAMS if static else {})}
     given = art.section(meta["params"], "params", param_types)
     params = {k: art.value(given[k], f"params.{k}", kind) for k, kind in param_types.items()}
     static_state = None
     if static:
         if set(_STATIC_META) - meta.keys():
-            raise art.error(sorted(set(_STATIC_META) - meta.keys())[0], "missing (static_dim is given)")
+            raise art.error(sorted(set(_STATIC_META) - meta.keys())[0], "missing (the other static field is given)")
         dim = art.value(meta["static_dim"], "static_dim", int)
         sha = art.value(meta["static_sha256"], "static_sha256", str)
         if dim < 1 or not params["static_text"]:

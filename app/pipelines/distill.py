@@ -163,7 +163,7 @@ with numpy only: JSON and safetensors, nothing that runs code).
 - Vocabulary: the base WordPiece vocabulary plus {n_words} whole words (`vocabulary.txt`: every word of
   the software table `app.workloads.software.SOFTWARE` and of `app/pipelines/distill_vocabulary.txt`).
   {n_tokens} tokens, {dims} dimensions, float16.
-- Rebuild (offline, several minutes on 2 CPU cores): `pip install -r requirements-sbert.txt`, then
+- Rebuild (offline, about a minute on 2 CPU cores): `pip install -r requirements-sbert.txt`, then
   `python -m app distill-text-model --out artifacts/static_text --dims {dims}`.
   The forward passes and the SVD are deterministic on one machine; another CPU or library version may
   change the last bits, so compare neighbours (tests/ml/test_static_text.py), not hashes.

@@ -15,6 +15,7 @@ import json
 import random
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -196,3 +197,43 @@ def test_a_cosmetic_change_leaves_the_static_block_and_the_prediction(
         if not 1 / 1.1 < b.pred_avg_power_w / a.pred_avg_power_w < 1.1:
             moved.append(f"{req.namespace}/{req.workload_name}: {a.pred_avg_power_w:.4g} → {b.pred_avg_power_w:.4g}")
     assert not moved, f"{len(moved)} of {len(requests)} moved ≥ 10%: {moved[:10]}"
+
+
+def test_the_readme_records_the_shipped_files() -> None:
+    """The provenance README's SHA-256 lines are those of the files beside it (and name every model file)."""
+    import hashlib
+
+    text = (DEFAULT_STATIC_MODEL / "README.md").read_text()
+    recorded = dict(line.split()[::-1] for line in text.split("```")[1].strip().splitlines())
+    assert set(MODEL_FILES) <= set(recorded)
+    for name, sha in recorded.items():
+        assert hashlib.sha256((DEFAULT_STATIC_MODEL / name).read_bytes()).hexdigest() == sha, name
+    assert "Apache-2.0" in text and "MIT" in text and "distill-text-model" in text
+
+
+@pytest.mark.parametrize(("edit", "why"), [
+    (lambda m: m.pop("static_sha256"), "'static_sha256': missing"),
+    (lambda m: m.pop("static_dim"), "'static_dim': missing"),
+    (lambda m: m.update(static_dim=0), "'static_dim': must be ≥ 1"),
+    (lambda m: m["params"].update(static_text=False), "'static_dim': must be ≥ 1, and given only with"),
+    (lambda m: m["params"].pop("static_weight"), "'params.static_weight': missing"),
+    (lambda m: m.update(static_sha256="0" * 64), "not the one this encoder was fitted with"),
+    (lambda m: m.update(static_dim=32), "not the one this encoder was fitted with"),
+])
+def test_a_tampered_static_encoder_is_refused(requests: list[InferenceRequest], tmp_path: Path, edit: Any,
+                                              why: str) -> None:
+    from tests.artifact_files import members, rewrite
+
+    path = save_encoder(WorkloadEncoder(static_text=True).fit(requests[:5]), tmp_path / "enc.npz")
+    meta, arrays = members(path)
+    edit(meta)
+    rewrite(path, meta, arrays)
+    with pytest.raises(PodPowerError, match=why):
+        load_encoder(path)
+
+
+def test_an_encoder_without_the_block_is_written_as_before(requests: list[InferenceRequest], tmp_path: Path) -> None:
+    from tests.artifact_files import members
+
+    meta, _ = members(save_encoder(WorkloadEncoder().fit(requests[:5]), tmp_path / "enc.npz"))
+    assert "static_dim" not in meta and not any(k.startswith("static") for k in meta["params"])
