@@ -66,8 +66,10 @@ def label_w(req: Any) -> float:
     return 1.0 + 2.0 * (req.effective_req_cpu_mcpu or 0) / 1000 + 0.5 * (req.effective_req_mem_mib or 0) / 1024
 
 
-def build_artifacts(out_dir: Path, *, n_train: int = 2000, sbert: bool = False, seed: int = 0) -> tuple[Path, Path]:
-    """Fit an encoder (hashed text, or + SBERT) and a k=5 KNN on `n_train` synthetic workloads."""
+def build_artifacts(out_dir: Path, *, n_train: int = 2000, sbert: bool = False, seed: int = 0,
+                    static_text: bool = False) -> tuple[Path, Path]:
+    """Fit an encoder (hashed text, + SBERT or + static text embeddings) and a k=5 KNN on `n_train` synthetic
+    workloads."""
     import pandas as pd
 
     from app.core.schema import InferenceRequest
@@ -79,7 +81,7 @@ def build_artifacts(out_dir: Path, *, n_train: int = 2000, sbert: bool = False, 
 
     reqs = [complete_request(InferenceRequest.model_validate(d)) for d in synthetic_requests(n_train, seed, "t")]
     reqs += example_requests()
-    encoder = fit_encoder(reqs, sbert=sbert)
+    encoder = fit_encoder(reqs, sbert=sbert, static_text=static_text)
     feats = features_frame(reqs, encoder.transform(reqs))
     labels = pd.DataFrame({
         "namespace": [r.namespace for r in reqs],

@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "app.cli.commands.history",
     "app.cli.commands.artifacts",
     "app.cli.commands.diff",
+    "app.cli.commands.distill",
 )
 
 

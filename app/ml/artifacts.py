@@ -12,7 +12,10 @@ Format 1 (`FORMAT`):
     object's parameters; the other members are float64 arrays.
   * `encoder.npz`: meta `schema_version`, `params` (the `WorkloadEncoder` constructor's),
     `categories` (the vocabulary per categorical field), `sbert_model_path`, `sbert_dim`,
-    `feature_names`; arrays `num_mean`, `num_scale` (one entry per `NUMERIC` feature).
+    `feature_names`; arrays `num_mean`, `num_scale` (one entry per `NUMERIC` feature). An encoder with
+    the static text block (`static_text` true) also has the params `static_text`, `static_model_path`,
+    `static_weight` and the meta `static_dim`, `static_sha256` (the model's, `app.ml.static_text.model_sha256`:
+    loading refuses another model); one without them is written exactly as before the block existed.
   * `knn_energy.npz`: meta `estimator` (`KNNEnergyRegressor` or `PhysicsKNNRegressor`), `params`,
     `extras` (serving extras: `interval`, training workload identities; or null); arrays `rows`
     (training rows as the search reads them), `y`, `y_fit`, `offset` and `feature_weights`
@@ -67,12 +70,13 @@ _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 _ENCODER_PARAMS = {"text_dim": int, "numeric_weight": float, "categorical_weight": float, "text_weight": float,
                    "sbert": bool, "sbert_model_path": str | None, "sbert_weight": float, "software_dim": int,
                    "software_weight": float}
+_STATIC_PARAMS = {"static_text": bool, "static_model_path": str | None, "static_weight": float}
+_STATIC_META = ("static_dim", "static_sha256")
 _ENCODER_STATE = {"num_mean_", "num_scale_", "num_standard_", "categories_", "cat_index_", "cat_offsets_",
                   "n_categorical_", "sbert_model_path_", "sbert_dim_", "n_features_out_", "feature_names_",
-                  "_embedder", "_embedding_cache"}
-"""Every attribute a fitted encoder may hold beyond its parameters (`_embedder` is reloaded and
-`_embedding_cache` rebuilt, never saved; `num_standard_` and the other derived ones are rebuilt by
-`set_fitted_state`)."""
+                  "_embedder", "_embedding_cache", "static_dim_", "static_sha256_", "_static_model", "_static_cache"}
+"""Every attribute a fitted encoder may hold beyond its parameters (`_embedder`, `_static_model` are reloaded and
+the caches rebuilt, never saved; `num_standard_` and the other derived ones are rebuilt by `set_fitted_state`)."""
 
 _KNN_PARAMS = {"n_neighbors": int, "weights": str, "metric": str, "log_target": bool}
 _ESTIMATORS: dict[str, tuple[type[KNNEnergyRegressor], dict[str, Any]]] = {
@@ -120,13 +124,13 @@ class _Artifact:
     def error(self, field: str, message: str) -> ArtifactError:
         return ArtifactError(f"{self.path}: field {field!r}: {message}")
 
-    def section(self, d: Any, field: str, required: Iterable[str]) -> dict[str, Any]:
-        """`d` as a JSON object with exactly the `required` keys."""
+    def section(self, d: Any, field: str, required: Iterable[str], optional: Iterable[str] = ()) -> dict[str, Any]:
+        """`d` as a JSON object with exactly the `required` keys, and any of the `optional` ones."""
         if not isinstance(d, dict):
             raise self.error(field, f"must be an object, got {type(d).__name__}")
         required = set(required)
         missing = sorted(required - d.keys())
-        unknown = sorted(d.keys() - required)
+        unknown = sorted(d.keys() - required - set(optional))
         prefix = f"{field}." if field else ""
         if missing:
             raise self.error(prefix + missing[0], "missing")
@@ -196,7 +200,7 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def _read(path: Path, kind: str, meta_keys: Iterable[str], expected: dict[str, Any] | None = None,
-          recorded_in: Path | None = None, data: bytes | None = None) -> _Artifact:
+          recorded_in: Path | None = None, data: bytes | None = None, optional_keys: Iterable[str] = ()) -> _Artifact:
     """Read, checksum and unzip an artifact of the given kind; nothing in it is executed or unpickled.
 
     `expected` is the card's record of this file (`sha256`, `bytes`), checked before any parsing.
@@ -240,7 +244,7 @@ def _read(path: Path, kind: str, meta_keys: Iterable[str], expected: dict[str, A
         raise ArtifactError(f"{path}: artifact format {meta.get('format')!r}, this version reads {FORMAT}; rebuild it "
                             "(python -m app bootstrap, or encode fit / train)")
     art = _Artifact(path, meta, arrays, sha, len(data))
-    art.section(meta, "", {"kind", "format", "versions", *meta_keys})
+    art.section(meta, "", {"kind", "format", "versions", *meta_keys}, optional_keys)
     return art
 
 
@@ -290,27 +294,43 @@ def save_encoder(encoder: WorkloadEncoder, path: str | Path) -> Path:
     encoder._check_fitted()
     _check_state(encoder, _ENCODER_STATE, "the encoder")
     params = encoder.get_params()
-    if set(params) != set(_ENCODER_PARAMS):
+    static = bool(encoder.static_dim_)
+    if set(params) != set(_ENCODER_PARAMS) | set(_STATIC_PARAMS):
         raise ArtifactError(f"cannot save the encoder: parameters {sorted(params)} differ from format {FORMAT}'s")
+    if not static:
+        params = {k: v for k, v in params.items() if k not in _STATIC_PARAMS}
     meta = {
         "kind": ENCODER_KIND, "schema_version": SCHEMA_VERSION, "params": params,
         "categories": {f: list(encoder.categories_[f]) for f in CATEGORICAL},
         "sbert_model_path": getattr(encoder, "sbert_model_path_", None), "sbert_dim": int(encoder.sbert_dim_),
         "feature_names": list(encoder.feature_names_),
     }
+    if static:
+        meta |= {"static_dim": int(encoder.static_dim_), "static_sha256": encoder.static_sha256_}
     return _write(path, meta, {"num_mean": encoder.num_mean_, "num_scale": encoder.num_scale_})
 
 
 def read_encoder(path: str | Path) -> tuple[WorkloadEncoder, str, int]:
     """Load and check an encoder; returns it with its file's SHA-256 and size (for the model card's check)."""
     art = _read(Path(path), ENCODER_KIND, {"schema_version", "params", "categories", "sbert_model_path", "sbert_dim",
-                                     "feature_names"})
+                                           "feature_names"}, optional_keys=_STATIC_META)
     meta = art.meta
     if meta["schema_version"] != SCHEMA_VERSION:
         raise ArtifactError(f"{art.path}: encoder built for schema {meta['schema_version']!r}, this version reads "
                             f"{SCHEMA_VERSION!r}; rebuild it with `python -m app encode fit`")
-    given = art.section(meta["params"], "params", _ENCODER_PARAMS)
-    params = {k: art.value(given[k], f"params.{k}", kind) for k, kind in _ENCODER_PARAMS.items()}
+    static = any(k in meta for k in _STATIC_META)
+    param_types = {**_ENCODER_PARAMS, **(_STATIC_PARAMS if static else {})}
+    given = art.section(meta["params"], "params", param_types)
+    params = {k: art.value(given[k], f"params.{k}", kind) for k, kind in param_types.items()}
+    static_state = None
+    if static:
+        if set(_STATIC_META) - meta.keys():
+            raise art.error(sorted(set(_STATIC_META) - meta.keys())[0], "missing (the other static field is given)")
+        dim = art.value(meta["static_dim"], "static_dim", int)
+        sha = art.value(meta["static_sha256"], "static_sha256", str)
+        if dim < 1 or not params["static_text"]:
+            raise art.error("static_dim", f"must be ≥ 1, and given only with params.static_text true; got {dim}")
+        static_state = (dim, sha)
     if params["text_dim"] < 1:
         raise art.error("params.text_dim", f"must be ≥ 1, got {params['text_dim']}")
     if params["software_dim"] < 0:
@@ -329,7 +349,8 @@ def read_encoder(path: str | Path) -> tuple[WorkloadEncoder, str, int]:
     if not (num_scale > 0).all():
         raise art.error("num_scale", "must be positive")
     art.check_all_read(("num_mean", "num_scale"))
-    encoder = WorkloadEncoder(**params).set_fitted_state(num_mean, num_scale, cats, sbert_path, sbert_dim)
+    encoder = WorkloadEncoder(**params).set_fitted_state(num_mean, num_scale, cats, sbert_path, sbert_dim,
+                                                         static_state)
     if encoder.feature_names_ != art.strings(meta["feature_names"], "feature_names"):
         raise art.error("feature_names", "do not match the stored vocabularies; rebuild the encoder")
     return encoder, art.sha256, art.size

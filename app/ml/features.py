@@ -11,7 +11,10 @@ Three blocks, each scaled so no block dominates the distances the KNN uses:
   * software: what runs (`app.workloads.software.identify`: software, family, category), hashed into
     its own small block, so redis finds valkey and a chart's labels cannot outvote it;
   * optionally SBERT sentence embeddings of the spec's text (no workload name, no versions) from a
-    local model directory, cached by text.
+    local model directory, cached by text;
+  * optionally static embeddings (`static_text=True`: model2vec, distilled from the same SBERT model,
+    `app.ml.static_text`) of the software's name (`identity_text`), cached by text: semantic
+    neighbours (opensearch near elasticsearch) for microseconds and a 4 MB file instead of torch.
 
 The per-request path is plain Python + one small numpy array, because the API encodes one spec per
 request and a DataFrame or a generic vectoriser call costs more than the whole prediction.
@@ -32,6 +35,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from app.core.errors import PodPowerError
 from app.core.schema import InferenceRequest
+from app.ml.static_text import DEFAULT_STATIC_MODEL, StaticTextModel
 from app.workloads.software import BOILERPLATE_LABELS, Identity, identify, parse_image, variant_words
 
 CATEGORICAL = ("workload_kind", "qos_class", "node_type", "runtime_class")
@@ -42,6 +46,7 @@ NUMERIC = (
     "log_parallelism", "log_completions", "volumes",
 )
 _TOKEN = re.compile(r"[a-z][a-z0-9]{1,30}")
+_WORD = re.compile(r"[a-z0-9]+")
 EMBEDDING_CACHE = 8192
 """Sentence embeddings kept per encoder, by text: a spec's text leaves out names and versions, so a
 cluster's distinct specs share far fewer texts than specs."""
@@ -281,6 +286,25 @@ def request_text(req: InferenceRequest) -> str:
     return f"{req.workload_kind} running {runs}. " + ". ".join(parts) + (f". labels {labels}" if labels else "")
 
 
+def identity_text(req: InferenceRequest) -> str:
+    """What the static block embeds: the words of the software's name (`app.workloads.software.identify`:
+    a known name such as `valkey`, else the `app.kubernetes.io/name` label or the main image's name),
+    lower-case ASCII.
+
+    The name alone: a static model averages its words' vectors, so every extra word pulls all specs
+    towards one another (on 20 pairs of the form "valkey: nearer redis than nginx", 16 are right on bare
+    names, 14 with " server" added), and adding the image name as well made the transfer scenario's
+    typical miss worse (1.70 → 1.76; docs/evaluation.md).
+    """
+    return " ".join(_WORD.findall(software_identity(req).software.lower()))
+
+
+@functools.lru_cache(maxsize=4)
+def load_static_model(path: str) -> StaticTextModel:
+    """The static text model in `path`, read once per process (it is read-only: JSON and safetensors)."""
+    return StaticTextModel(path)
+
+
 def numeric_row(req: InferenceRequest) -> list[float]:
     """Raw numeric features (before standardisation), in the order of `NUMERIC`.
 
@@ -359,6 +383,9 @@ class WorkloadEncoder(TransformerMixin, BaseEstimator):
         sbert_weight: float = 1.5,
         software_dim: int = 32,
         software_weight: float = 1.5,
+        static_text: bool = False,
+        static_model_path: str | None = None,
+        static_weight: float = 1.5,
     ) -> None:
         self.text_dim = text_dim
         self.software_dim = software_dim
@@ -369,6 +396,9 @@ class WorkloadEncoder(TransformerMixin, BaseEstimator):
         self.sbert = sbert
         self.sbert_model_path = sbert_model_path
         self.sbert_weight = sbert_weight
+        self.static_text = static_text
+        self.static_model_path = static_model_path
+        self.static_weight = static_weight
 
     # -- fitting ---------------------------------------------------------------------------------
     def fit(self, X: Sequence[InferenceRequest], y: Any = None) -> WorkloadEncoder:
@@ -382,14 +412,22 @@ class WorkloadEncoder(TransformerMixin, BaseEstimator):
             sbert_path = self.sbert_model_path or str(default_sbert_path())
             self._embedder = SbertEmbedder(sbert_path)
             sbert_dim = self._embedder.dim
-        return self.set_fitted_state(raw.mean(axis=0), np.where(std > 1e-9, std, 1.0), cats, sbert_path, sbert_dim)
+        static = None
+        if self.static_text:
+            model = load_static_model(self.static_model_path or str(DEFAULT_STATIC_MODEL))
+            static = (model.dim, model.sha256)
+        return self.set_fitted_state(raw.mean(axis=0), np.where(std > 1e-9, std, 1.0), cats, sbert_path, sbert_dim,
+                                     static)
 
     def set_fitted_state(self, num_mean: np.ndarray, num_scale: np.ndarray, categories: dict[str, list[str]],
-                         sbert_model_path: str | None, sbert_dim: int) -> WorkloadEncoder:
+                         sbert_model_path: str | None, sbert_dim: int,
+                         static: tuple[int, str] | None = None) -> WorkloadEncoder:
         """Set the learned state from its independent parts, deriving the rest (indexes, offsets, names).
 
         `fit` and the artifact loader (`app.ml.artifacts`) both end here, so a loaded encoder is built
-        by the same code as a fitted one.
+        by the same code as a fitted one. `static` is the static text model's `(dim, sha256)` the encoder was
+        fitted with: the model in `static_model_path` (default: the shipped one) is loaded now, and refused
+        unless it is that model.
         """
         self.num_mean_ = num_mean
         self.num_scale_ = num_scale
@@ -406,7 +444,16 @@ class WorkloadEncoder(TransformerMixin, BaseEstimator):
         if sbert_model_path is not None:
             self.sbert_model_path_ = sbert_model_path
         self.sbert_dim_ = sbert_dim
-        self.n_features_out_ = len(NUMERIC) + self.n_categorical_ + self.text_dim + self.software_dim + self.sbert_dim_
+        self.static_dim_, self.static_sha256_ = static if static is not None else (0, None)
+        if static is not None:
+            path = self.static_model_path or str(DEFAULT_STATIC_MODEL)
+            self._static_model = load_static_model(path)
+            if (self._static_model.dim, self._static_model.sha256) != static:
+                raise PodPowerError(f"the static text model in {path} is not the one this encoder was fitted with "
+                                    f"(SHA-256 {self._static_model.sha256[:16]}…, recorded {static[1][:16]}…); "
+                                    "refit the encoder or restore the model")
+        self.n_features_out_ = (len(NUMERIC) + self.n_categorical_ + self.text_dim + self.software_dim
+                                + self.sbert_dim_ + self.static_dim_)
         self.feature_names_ = self._feature_names()
         return self
 
@@ -417,6 +464,7 @@ class WorkloadEncoder(TransformerMixin, BaseEstimator):
         names += [f"txt__h{i}" for i in range(self.text_dim)]
         names += [f"sw__h{i}" for i in range(self.software_dim)]
         names += [f"sbert__{i}" for i in range(self.sbert_dim_)]
+        names += [f"static__{i}" for i in range(self.static_dim_)]
         return names
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
@@ -456,14 +504,27 @@ class WorkloadEncoder(TransformerMixin, BaseEstimator):
 
     def _embeddings(self, texts: list[str]) -> np.ndarray:
         """Sentence embeddings by text, each distinct text embedded once (bounded cache, `EMBEDDING_CACHE`)."""
-        cache = self.__dict__.setdefault("_embedding_cache", {})
+        return self._cached_rows("_embedding_cache", texts, lambda t: self._embedder_or_load().encode(t),
+                                 self.sbert_dim_)
+
+    def _static_rows(self, texts: list[str]) -> np.ndarray:
+        """Static embeddings (float16 rows as float64) times `static_weight`, by text, cached like `_embeddings`.
+
+        Cached already scaled, so `encode_one` copies a cached row as it is and equals `encode` trivially.
+        """
+        return self._cached_rows("_static_cache", texts,
+                                 lambda t: self._static_model.encode(t).astype(np.float64) * self.static_weight,
+                                 self.static_dim_)
+
+    def _cached_rows(self, attr: str, texts: list[str], embed: Any, dim: int) -> np.ndarray:
+        cache = self.__dict__.setdefault(attr, {})
         missing = list(dict.fromkeys(t for t in texts if t not in cache))
         if missing:
-            for text, row in zip(missing, self._embedder_or_load().encode(missing), strict=True):
+            for text, row in zip(missing, embed(missing), strict=True):
                 if len(cache) >= EMBEDDING_CACHE:
                     cache.pop(next(iter(cache)))
                 cache[text] = row
-        return np.stack([cache[t] for t in texts]) if texts else np.zeros((0, self.sbert_dim_))
+        return np.stack([cache[t] for t in texts]) if texts else np.zeros((0, dim))
 
     def encode(self, X: Sequence[InferenceRequest]) -> np.ndarray:
         """`transform` without scikit-learn's set_output wrapper (a per-call cost the predictor skips)."""
@@ -483,9 +544,12 @@ class WorkloadEncoder(TransformerMixin, BaseEstimator):
                 out[i, text_start + slot] = value
             for slot, value in self._software_values(req):
                 out[i, sw_start + slot] = value
+        sbert_start = sw_start + self.software_dim
         if self.sbert_dim_:
             emb = self._embeddings([request_text(r) for r in X])
-            out[:, sw_start + self.software_dim :] = emb * self.sbert_weight
+            out[:, sbert_start : sbert_start + self.sbert_dim_] = emb * self.sbert_weight
+        if self.static_dim_:
+            out[:, sbert_start + self.sbert_dim_ :] = self._static_rows([identity_text(r) for r in X])
         return out
 
     def encode_one(self, req: InferenceRequest) -> np.ndarray:
@@ -509,7 +573,12 @@ class WorkloadEncoder(TransformerMixin, BaseEstimator):
         sw_start = text_start + self.text_dim
         for slot, value in self._software_values(req):
             out[sw_start + slot] = value
+        sbert_start = sw_start + self.software_dim
         if self.sbert_dim_:
             emb = self._embeddings([request_text(req)])[0]
-            out[sw_start + self.software_dim :] = emb * self.sbert_weight
+            out[sbert_start : sbert_start + self.sbert_dim_] = emb * self.sbert_weight
+        if self.static_dim_:
+            text = identity_text(req)
+            row = self.__dict__.get("_static_cache", {}).get(text)
+            out[sbert_start + self.sbert_dim_ :] = self._static_rows([text])[0] if row is None else row
         return out

@@ -48,7 +48,10 @@ DEFAULT_BLOCK_GRID: Mapping[str, Sequence[float]] = {
     "categorical": (0.0, 0.5, 1.0),
     "text": (0.5, 1.0, 2.0),
     "software": (0.5, 1.0, 2.0),
+    "static": (0.0, 1.0, 2.0),
 }
+"""Weights tried per block, for the blocks the encoder has (`static` only with `static_text=True`: 0 lets the
+tuner switch it off)."""
 
 
 def feature_blocks(n_features: int, feature_names: Sequence[str] | None = None, n_numeric: int = 16) -> dict:
@@ -63,7 +66,8 @@ def feature_blocks(n_features: int, feature_names: Sequence[str] | None = None, 
         if n_features > n_numeric:
             out["other"] = (n_numeric, n_features)
         return out
-    names = {"num": "numeric", "cat": "categorical", "txt": "text", "sw": "software", "sbert": "sbert"}
+    names = {"num": "numeric", "cat": "categorical", "txt": "text", "sw": "software", "sbert": "sbert",
+             "static": "static"}
     blocks: dict[str, tuple[int, int]] = {}
     for i, name in enumerate(feature_names):
         block = names.get(str(name).split("__", 1)[0], "other")

@@ -28,6 +28,7 @@ def build_default_artifacts(
     n_workloads: int = DEFAULT_WORKLOADS,
     hours: float = 6.0,
     sbert: bool = False,
+    static_text: bool = False,
     progress: Callable[[str], None] | None = None,
     **train_params: Any,
 ) -> dict[str, Any]:
@@ -38,7 +39,7 @@ def build_default_artifacts(
     cluster = simulate_cluster(seed=seed, n_workloads=n_workloads, hours=hours)
     requests = [complete_request(r) for r in requests_from_objects(cluster.manifests, "simulated cluster").requests]
     say(f"fitting the encoder on {len(requests)} workloads")
-    encoder = fit_encoder(requests, sbert=sbert)
+    encoder = fit_encoder(requests, sbert=sbert, static_text=static_text)
     feats = features_frame(requests, encoder.transform(requests))
     rows, report = join(feats, ground_truth_frame(cluster))
     say(report.lines()[0])

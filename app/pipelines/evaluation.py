@@ -22,7 +22,7 @@ workload's pod falls in its interval, what the calibration aims at).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,10 +70,12 @@ class Evaluation:
         return self.metrics[a][metric] / self.metrics[b][metric]
 
 
-def simulated_rows(seed: int = 7, n_workloads: int = 120, hours: float = 6.0) -> tuple[pd.DataFrame, list[str]]:
+def simulated_rows(seed: int = 7, n_workloads: int = 120, hours: float = 6.0,
+                   encoder_params: Mapping[str, Any] | None = None) -> tuple[pd.DataFrame, list[str]]:
     """Training rows (per pod) of the simulated cluster, and the encoder's feature names.
 
-    The encoder is fitted on the cluster's own manifests, exactly as `encode fit` + `join` would.
+    The encoder (`encoder_params`: `WorkloadEncoder`'s, e.g. `static_text=True`) is fitted on the cluster's
+    own manifests, exactly as `encode fit` + `join` would.
     """
     from app.pipelines.encoding import fit_encoder
     from app.simulate import ground_truth_frame, simulate_cluster
@@ -81,7 +83,7 @@ def simulated_rows(seed: int = 7, n_workloads: int = 120, hours: float = 6.0) ->
 
     cluster = simulate_cluster(seed=seed, n_workloads=n_workloads, hours=hours)
     requests = [complete_request(r) for r in requests_from_objects(cluster.manifests, "simulated cluster").requests]
-    encoder = fit_encoder(requests)
+    encoder = fit_encoder(requests, **(encoder_params or {}))
     rows, _ = join(features_frame(requests, encoder.transform(requests)), ground_truth_frame(cluster))
     return rows, list(encoder.feature_names_)
 
@@ -246,6 +248,7 @@ def _median_log_error(y: np.ndarray, pred: np.ndarray) -> float:
 def transfer_evaluation(
     seed: int = 7, test_seed: int = 8, n_workloads: int = 120, hours: float = 6.0,
     held_out: tuple[str, ...] = HELD_OUT_FAMILIES, target: str = "avg_power_w", level: float = DEFAULT_LEVEL,
+    encoder_params: Mapping[str, Any] | None = None,
 ) -> Transfer:
     """Fit on cluster ``seed`` without the ``held_out`` families; score on cluster ``test_seed`` with all of them.
 
@@ -261,7 +264,7 @@ def transfer_evaluation(
     test_c = simulate_cluster(seed=test_seed, n_workloads=n_workloads, hours=hours)
     reqs = {k: [complete_request(r) for r in requests_from_objects(c.manifests, f"cluster {k}").requests]
             for k, c in (("train", train_c), ("test", test_c))}
-    encoder = fit_encoder(reqs["train"])
+    encoder = fit_encoder(reqs["train"], **(encoder_params or {}))
     names = list(encoder.feature_names_)
     train, _ = join(features_frame(reqs["train"], encoder.transform(reqs["train"])), ground_truth_frame(train_c))
     test, _ = join(features_frame(reqs["test"], encoder.transform(reqs["test"])), ground_truth_frame(test_c))

@@ -22,6 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=7, help="simulated cluster seed (default: %(default)s)")
     p.add_argument("--workloads", type=int, default=120, help="simulated workloads (default: %(default)s)")
     p.add_argument("--hours", type=float, default=6.0, help="simulated hours (default: %(default)s)")
+    p.add_argument("--static-text", action="store_true",
+                   help="simulated clusters: add the static text embeddings to the encoder (artifacts/static_text, "
+                   "docs/evaluation.md compares the two)")
     p.add_argument("--no-transfer", action="store_true",
                    help="skip the transfer scenario (train on one simulated cluster, test on another seed with "
                    "some software families held out of training)")
@@ -30,6 +33,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
+
+
+def encoder_params(args: argparse.Namespace) -> dict[str, object]:
+    return {"static_text": True} if args.static_text else {}
 
 
 def evaluate_cmd(args: argparse.Namespace) -> int:
@@ -42,6 +49,8 @@ def evaluate_cmd(args: argparse.Namespace) -> int:
     if args.splits < 2:
         raise ValueError(f"--splits must be ≥ 2, got {args.splits}")
     names = None
+    if args.train and args.static_text:
+        raise ValueError("--static-text applies to the simulated clusters; a --train file is already encoded")
     if args.train:
         from app.adapters.files import read_table
 
@@ -51,7 +60,7 @@ def evaluate_cmd(args: argparse.Namespace) -> int:
         if args.workloads < 2 or args.hours <= 0:
             raise ValueError("--workloads must be ≥ 2 and --hours > 0")
         _say(f"simulating {args.workloads} workloads over {args.hours:g} h (seed {args.seed})")
-        rows, names = simulated_rows(args.seed, args.workloads, args.hours)
+        rows, names = simulated_rows(args.seed, args.workloads, args.hours, encoder_params(args))
         source = f"simulated cluster (seed {args.seed}, {args.workloads} workloads, {args.hours:g} h)"
     if args.encoder:
         from app.ml.artifacts import load_encoder
@@ -77,7 +86,7 @@ def evaluate_cmd(args: argparse.Namespace) -> int:
 
         _say(f"transfer: training on seed {args.seed} without some families, testing on seed {args.seed + 1}")
         tr = transfer_evaluation(args.seed, args.seed + 1, args.workloads, args.hours, target=args.target,
-                                 level=args.level)
+                                 level=args.level, encoder_params=encoder_params(args))
         table = transfer_table(tr)
         _say(table)
         with open(paths["report"], "a", encoding="utf-8") as fh:

