@@ -1,7 +1,11 @@
 """The KNN regressor: scikit-learn contract, exact neighbour arithmetic, group CV without leakage."""
 
+import math
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.model_selection import GroupKFold
 from sklearn.neighbors import KNeighborsRegressor
 from sklearn.utils.estimator_checks import check_estimator
@@ -89,9 +93,7 @@ def test_one_row_search_is_the_batch_search(metric: str) -> None:
     for i, q in enumerate(queries):
         d1, i1 = model.nearest_one(q, 7)
         assert i1 == idx[i].tolist()
-        # BLAS may round a one-row product in its last bit differently from a many-row one; near 0
-        # the expansion qq − 2·g + sq cancels, so sqrt turns that last bit into ~1e-8
-        np.testing.assert_allclose(d1, dist[i], rtol=1e-12, atol=1e-7)
+        assert d1 == dist[i].tolist()  # both compute the kept distances elementwise: to the bit
     _, near = model.nearest_one(X[10] + 1e-9, 2)
     assert near == [10, 50]
     # and the neighbours are the true nearest, by a brute-force distance computed here
@@ -115,6 +117,31 @@ def test_one_row_search_breaks_many_ties_toward_lower_rows(metric: str) -> None:
     assert dist == pytest.approx([0.0] * 5, abs=1e-7)
     _, batch = model.kneighbors_unchecked(X[3][None, :], 5)
     assert batch[0].tolist() == copies[:5]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(2, 4), st.integers(1, 9), st.sampled_from([0.1, 0.3, 1.0, 7.7]), st.data())
+def test_equal_distances_go_to_the_lower_row_whatever_the_keys_rounding(dim: int, k: int, scale: float,
+                                                                         data: st.DataObject) -> None:
+    """Rows at the same distance (a coarse grid scaled by a decimal: true distances tie, the ranking keys
+    ½‖x‖² − q·x round differently per row and per BLAS routine) come out the same from both searches;
+    the kept rows are the k nearest by `math.dist` (to 12 digits), and equal distances list the lower
+    row first."""
+    grid = st.integers(-2, 2)
+    n = data.draw(st.integers(k, 14))
+    X = np.array([[data.draw(grid) for _ in range(dim)] for _ in range(n)], dtype=float) * scale
+    q = np.array([data.draw(grid) for _ in range(dim)], dtype=float) * scale
+    model = KNNEnergyRegressor(n_neighbors=k, metric="euclidean").fit(X, np.ones(n))
+    dist, idx = model.kneighbors_unchecked(np.vstack([q, q + scale]), k)
+    assert model.nearest_one(q, k) == (dist[0].tolist(), idx[0].tolist())
+    assert model.nearest_one(q + scale, k) == (dist[1].tolist(), idx[1].tolist())
+    true = [round(math.dist(X[i], q), 12) for i in range(n)]
+    assert sorted(true[i] for i in idx[0]) == sorted(true)[:k]
+    for j in range(k - 1):
+        if dist[0][j] == dist[0][j + 1]:
+            assert idx[0][j] < idx[0][j + 1]
+        else:
+            assert dist[0][j] < dist[0][j + 1]
 
 
 def test_one_row_distances_are_the_true_distances() -> None:

@@ -172,6 +172,11 @@ class ApiMetrics:
                                     value=cache["size"])
             yield GaugeMetricFamily(f"{PREFIX}_prediction_cache_capacity", "Maximum specs in the prediction cache.",
                                     value=cache["max"])
+            batches, rows = service.miss_batch_counts()
+            yield CounterMetricFamily(f"{PREFIX}_miss_batches", "Batches of cache misses computed together "
+                                      "(app.serving.batching); rows / batches is the mean batch size.", value=batches)
+            yield CounterMetricFamily(f"{PREFIX}_miss_batch_rows", "Requests (or YAML workloads) whose miss was "
+                                      "computed in a batch.", value=rows)
         build = InfoMetricFamily(f"{PREFIX}_build", "The running service's version.")
         build.add_metric([], {"version": self.version, "python": platform.python_version()})
         yield build

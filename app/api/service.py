@@ -23,6 +23,7 @@ from app.workloads.convert import complete_request
 from app.workloads.yamlload import YamlLimits
 
 if TYPE_CHECKING:  # importing the predictor pulls in scikit-learn: done by the loader, not at import
+    from app.serving.batching import MissBatcher
     from app.serving.predictor import Predictor
 
 log = logging.getLogger("app.api")
@@ -69,6 +70,29 @@ class ServiceState:
     """One slow (SBERT) prediction at a time in the thread pool: torch already uses every core, and
     16 concurrent encodes measured 20 req/s against ~45 for one at a time. Set by the lifespan."""
     _thread: threading.Thread | None = field(default=None, repr=False)
+    _batcher: MissBatcher | None = field(default=None, repr=False)
+
+    def miss_batch_counts(self) -> tuple[int, int]:
+        """Batches of misses computed so far and the rows in them (zeros before the first request)."""
+        batcher = self._batcher
+        if batcher is None:
+            return 0, 0
+        return (batcher.one.batches + batcher.many.batches, batcher.one.items + batcher.many.items)
+
+    def require_batcher(self) -> MissBatcher:
+        """The predictor's `MissBatcher` (made on first use, in the event loop's thread); 503 until loaded.
+
+        Its batches compute inline, or in the thread pool one at a time (`encode_limiter`) for a slow
+        (SBERT) encoder, while the next batch queues.
+        """
+        predictor = self.require_predictor()
+        batcher = self._batcher
+        if batcher is None or batcher.predictor is not predictor:
+            from app.api.routes.offload import batch_runner
+            from app.serving.batching import MissBatcher
+
+            batcher = self._batcher = MissBatcher(predictor, batch_runner(predictor, self.encode_limiter))
+        return batcher
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ServiceState:

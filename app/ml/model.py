@@ -23,6 +23,9 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from app.core.errors import PodPowerError
 
 _BLOCK = 2048
+TIE_RTOL = 1e-9
+"""How close to the k-th ranking key a row's key must be to be ranked by its exact distance (see
+`KNNEnergyRegressor.kneighbors_unchecked`): about 10⁴ times the worst rounding of a key of 200 features."""
 
 
 def _exact_distances(q: np.ndarray, rows: np.ndarray, cosine: bool) -> np.ndarray:
@@ -52,6 +55,8 @@ class KNNEnergyRegressor(RegressorMixin, BaseEstimator):
         The training rows as the search reads them (unit rows for cosine).
     half_sq_norms_ : ndarray of shape (n_samples,)
         ½‖x‖² per row, the euclidean ranking key's constant part.
+    max_half_sq_norm_ : float
+        The largest of them: the scale of the ranking keys' rounding (see `kneighbors_unchecked`).
     y_ : ndarray of shape (n_samples,)
         The training target.
     y_fit_ : ndarray of shape (n_samples,)
@@ -106,11 +111,14 @@ class KNNEnergyRegressor(RegressorMixin, BaseEstimator):
         self.X_ = prepared
         self.sq_norms_ = np.einsum("ij,ij->i", prepared, prepared)
         self.half_sq_norms_ = 0.5 * self.sq_norms_
+        self.max_half_sq_norm_ = float(self.half_sq_norms_.max()) if len(prepared) else 0.0
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
         if "sq_norms_" in state and "half_sq_norms_" not in state:  # pickled by a version without it
             self.half_sq_norms_ = 0.5 * self.sq_norms_
+        if "sq_norms_" in state and "max_half_sq_norm_" not in state:
+            self.max_half_sq_norm_ = 0.5 * float(self.sq_norms_.max()) if len(self.sq_norms_) else 0.0
 
     def kneighbors(self, X: Any, n_neighbors: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Distances and indices of the nearest training rows, nearest first."""
@@ -124,11 +132,16 @@ class KNNEnergyRegressor(RegressorMixin, BaseEstimator):
         scikit-learn's input validation costs more than the search itself for one row; the
         predictor calls this on vectors its own encoder just built.
 
-        Rows are ranked by a key `h` that orders them as the distance does and costs one
-        operation on the product: euclidean `h = ½‖x‖² − q·x` (since `‖q − x‖² = ‖q‖² + 2h`, and
-        `‖q‖²` is the same for every row), cosine `h = −q·x`. The k kept rows' distances are then
-        computed directly (`_exact_distances`): the expansion loses digits for near-identical specs,
-        where 1/d weights would amplify them. Ties go to the lower training row (a stable sort).
+        The ranking, the same in `nearest_one` (so both give the same rows, to the bit, a test checks):
+        - candidates: rows are ordered by a key `h` that orders them as the distance does and costs one
+          operation on the product: euclidean `h = ½‖x‖² − q·x` (since `‖q − x‖² = ‖q‖² + 2h`, and `‖q‖²`
+          is the same for every row), cosine `h = −q·x`. The candidates are the rows whose key is within
+          `TIE_RTOL` of the k-th key (relative to `½‖q‖² + max ½‖x‖²`, which bounds every term of a key):
+          far more than the rounding of a key, whose last bits differ between a matrix product and a
+          matrix-vector product, so every row that could tie with the k-th is a candidate in both;
+        - order: the candidates' distances are computed directly (`_exact_distances`: the expansion
+          loses digits for near-identical specs, where 1/d weights would amplify them), and the k nearest
+          are kept, equal distances going to the lower training row.
         """
         k = min(n_neighbors or self.n_neighbors_, self.X_.shape[0])
         Q = self._prepare(X)
@@ -139,21 +152,23 @@ class KNNEnergyRegressor(RegressorMixin, BaseEstimator):
             q = Q[start : start + _BLOCK]
             g = q @ self.X_.T
             h = -g if cosine else self.half_sq_norms_[None, :] - g
-            near = np.argsort(h, axis=1, kind="stable")[:, :k]
-            idx[start : start + len(q)] = near
-            dist[start : start + len(q)] = _exact_distances(q[:, None, :], self.X_[near], cosine)
+            order = np.argsort(h, axis=1)
+            keys = np.take_along_axis(h, order, axis=1)
+            limit = keys[:, k - 1] + TIE_RTOL * (0.5 * np.einsum("ij,ij->i", q, q) + self.max_half_sq_norm_)
+            n_candidates = (keys <= limit[:, None]).sum(axis=1)
+            candidates = order[:, : int(n_candidates.max())]
+            d = _exact_distances(q[:, None, :], self.X_[candidates], cosine)
+            d[np.arange(candidates.shape[1])[None, :] >= n_candidates[:, None]] = np.inf  # not candidates
+            keep = np.lexsort((candidates, d), axis=-1)[:, :k]
+            idx[start : start + len(q)] = np.take_along_axis(candidates, keep, axis=1)
+            dist[start : start + len(q)] = np.take_along_axis(d, keep, axis=1)
         return dist, idx
 
     def nearest_one(self, x: np.ndarray, n_neighbors: int | None = None) -> tuple[list[float], list[int]]:
         """`kneighbors_unchecked` for one 1-D row, as plain lists: the API's per-request search.
 
-        The same keys and distances in fewer numpy calls (each costs more than its arithmetic
-        here). Rows are ranked with numpy's default sort, about half the cost of the stable one;
-        when two of the first k+1 keys are equal, the ranking is redone with the stable sort, so
-        ties still go to the lower training row. The kept distances come from the same elementwise
-        formula as the batch path, so both agree to the bit (a test checks); only the ranking keys
-        may differ in their last bit (BLAS matrix-vector vs matrix product), which matters only for
-        exact ties.
+        The same candidates, distances and order (see `kneighbors_unchecked`) in fewer numpy calls,
+        each of which costs more than its arithmetic here.
         """
         k = min(n_neighbors or self.n_neighbors_, self.X_.shape[0])
         q = self._prepare(x)
@@ -163,14 +178,14 @@ class KNNEnergyRegressor(RegressorMixin, BaseEstimator):
             np.negative(h, out=h)
         else:
             np.subtract(self.half_sq_norms_, h, out=h)
-        top = h.argsort()[: k + 1]
-        keys = h[top].tolist()
-        if len(set(keys)) < len(keys):
-            top = h.argsort(kind="stable")[: k + 1]
-            keys = h[top].tolist()
-        near = top[:k]
-        # `take` copies the same rows as `X_[near]` without fancy indexing's machinery
-        return _exact_distances(q, self.X_.take(near, axis=0), cosine).tolist(), near.tolist()
+        order = h.argsort()
+        keys = h[order]
+        limit = keys[k - 1] + TIE_RTOL * (0.5 * float(q @ q) + self.max_half_sq_norm_)
+        candidates = order[: keys.searchsorted(limit, side="right")]
+        # `take` copies the same rows as `X_[candidates]` without fancy indexing's machinery
+        d = _exact_distances(q, self.X_.take(candidates, axis=0), cosine)
+        keep = np.lexsort((candidates, d))[:k]
+        return d[keep].tolist(), candidates[keep].tolist()
 
     def predict(self, X: Any) -> np.ndarray:
         check_is_fitted(self)

@@ -127,6 +127,20 @@ class ServingExtras:
         dist, idx = model.nearest_one(x, max(k, EXPLAIN_NEIGHBORS))
         return self._query_one(model, dist, idx, request, to_watts, k, PYTHON)
 
+    def query_rows(self, model: Any, X: np.ndarray, requests: Sequence[InferenceRequest],
+                   to_watts: float) -> list[Served]:
+        """`query_one` for each row of a block, to the bit: the block's neighbour search (the same rows and
+        distances as `nearest_one`'s, see `KNNEnergyRegressor.kneighbors_unchecked`), then each row's
+        formulas in `query_one`'s arithmetic (`PYTHON`). The API's path for concurrent misses
+        (`Predictor.misses`), whose answers must not depend on how requests happened to be grouped.
+        """
+        if not getattr(model, "needs_offset", False):
+            return self.query(model, X, requests, to_watts)
+        k = int(model.n_neighbors_)
+        dist, idx = model.kneighbors_unchecked(X, max(k, EXPLAIN_NEIGHBORS))
+        return [self._query_one(model, d, i, r, to_watts, k, PYTHON)
+                for d, i, r in zip(dist.tolist(), idx.tolist(), requests, strict=True)]
+
     def query_row(self, model: Any, x: np.ndarray, request: InferenceRequest, to_watts: float) -> Served:
         """`query` of a batch of one row, to the bit, without a batch's numpy calls: the batch's neighbour
         search, then the formulas in scalar arithmetic with numpy's own exp, log and sums (`NUMPY`).

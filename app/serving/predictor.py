@@ -90,6 +90,10 @@ def _out_of_range(req: InferenceRequest, source: str, field: str, value: float) 
                       what=f"{req.workload_kind} {req.namespace}/{req.workload_name}", field=field)
 
 
+MIN_BATCH = 4
+"""Missed specs computed together from this many on (`Predictor.misses`): below it one-row paths are faster."""
+
+
 class _Cached(NamedTuple):
     """What the cache keeps per spec hash: the encoded row, the power, and what serving extras add.
 
@@ -168,29 +172,6 @@ class Predictor:
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
 
-    def _power(self, requests: Sequence[InferenceRequest], hashes: Sequence[str]) -> list[_Cached]:
-        out: list[_Cached | None] = [self._lookup(h) for h in hashes]
-        missing = [i for i, hit in enumerate(out) if hit is None]
-        if missing:
-            todo = [requests[i] for i in missing]
-            # one row (a YAML body with one workload): `encode_one` gives `encode`'s floats (a test checks)
-            X = self.encoder.encode_one(todo[0])[None, :] if len(todo) == 1 else self.encoder.encode(todo)
-            if self._serving.active:
-                served = (self._serving.query(self.model, X, todo, self._to_watts) if len(todo) > 1
-                          else [self._serving.query_row(self.model, X[0], todo[0], self._to_watts)])
-                for row, (i, s) in enumerate(zip(missing, served, strict=True)):
-                    item = _Cached(X[row], s.power_w, s, tuple(implausible(requests[i])))
-                    out[i] = item
-                    self._store(hashes[i], item)
-                return out  # type: ignore[return-value]
-            # one query block of the model's own loop, so the arithmetic is the same as model.predict's
-            y = (self.model.predict_unchecked(X) if self._fast else self.model.predict(X)) * self._to_watts
-            for row, i in enumerate(missing):
-                item = _Cached(X[row], float(max(y[row], 0.0)))
-                out[i] = item
-                self._store(hashes[i], item)
-        return out  # type: ignore[return-value]
-
     def predict_many(
         self,
         requests: Sequence[InferenceRequest],
@@ -209,20 +190,34 @@ class Predictor:
         `pue` overrides the predictor's PUE; `nodes` is the node count a DaemonSet runs on (its replicas;
         other kinds keep theirs).
         """
+        done, hashes, results = self.prepare_many(requests, source, hours=hours,
+                                                  grid_gco2_per_kwh=grid_gco2_per_kwh, nodes=nodes)
+        missing = [i for i, hit in enumerate(results) if hit is None]
+        if missing:
+            computed = self.misses([done[i] for i in missing], [hashes[i] for i in missing], batch_arithmetic=True)
+            for i, item in zip(missing, computed, strict=True):
+                results[i] = item
+        return self.finish_many(done, hashes, results, source, explain=explain,  # type: ignore[arg-type]
+                                hours=hours, grid_gco2_per_kwh=grid_gco2_per_kwh, pue=pue, nodes=nodes)
+
+    def prepare_many(self, requests: Sequence[InferenceRequest], source: str = "<request>", *,
+                     hours: float | None = None, grid_gco2_per_kwh: float | None = None, nodes: int | None = None,
+                     ) -> tuple[list[InferenceRequest], list[str], list[_Cached | None]]:
+        """`prepare` for several requests: every request is completed, then every one's numbers checked."""
         _check_options(hours, grid_gco2_per_kwh, source, nodes)
         done = [complete_request(r, source) for r in requests]
         for r in done:
             check_numbers(r, source)
         hashes = [r.spec_hash() for r in done]
-        results = self._power(done, hashes)
-        if nodes is not None:
-            done = [on_nodes(r, nodes) for r in done]
-        preds = [self._prediction(r, h, c) for r, h, c in zip(done, hashes, results, strict=True)]
-        if explain or hours is not None:
-            for pred, req, cached in zip(preds, done, results, strict=True):
-                self._extend(pred, req, cached, explain=explain, hours=hours, grid=grid_gco2_per_kwh,
-                             pue=self.pue if pue is None else pue, source=source)
-        return preds
+        return done, hashes, [self._lookup(h) for h in hashes]
+
+    def finish_many(self, done: Sequence[InferenceRequest], hashes: Sequence[str], results: Sequence[_Cached],
+                    source: str = "<request>", *, explain: bool = False, hours: float | None = None,
+                    grid_gco2_per_kwh: float | None = None, pue: float | None = None, nodes: int | None = None,
+                    ) -> list[Prediction]:
+        """`finish` for several requests, from `prepare_many` with every miss filled."""
+        return [self.finish(r, h, c, source, explain=explain, hours=hours, grid_gco2_per_kwh=grid_gco2_per_kwh,
+                            pue=pue, nodes=nodes) for r, h, c in zip(done, hashes, results, strict=True)]
 
     def predict(
         self,
@@ -235,18 +230,79 @@ class Predictor:
         pue: float | None = None,
         nodes: int | None = None,
     ) -> Prediction:
-        """One request, options as for `predict_many`: the API's path, with no per-call lists or batches.
+        """One request, options as for `predict_many`: the CLI's and the tests' path, no lists or batches.
 
         The same steps and arithmetic as `predict_many` (a test compares both on every simulated workload).
+        The API runs the same three steps with the miss computed by a `MissBatcher` (`app.serving.batching`).
+        """
+        req, spec_hash, cached = self.prepare(request, source, hours=hours, grid_gco2_per_kwh=grid_gco2_per_kwh,
+                                              nodes=nodes)
+        if cached is None:
+            cached = self._miss_one(req)
+            self._store(spec_hash, cached)
+        return self.finish(req, spec_hash, cached, source, explain=explain, hours=hours,
+                           grid_gco2_per_kwh=grid_gco2_per_kwh, pue=pue, nodes=nodes)
+
+    def prepare(self, request: InferenceRequest, source: str = "<request>", *, hours: float | None = None,
+                grid_gco2_per_kwh: float | None = None, nodes: int | None = None,
+                ) -> tuple[InferenceRequest, str, _Cached | None]:
+        """Step 1 of `predict`: check the options and numbers, complete the request, hash it, look it up.
+
+        Returns the completed request, its spec hash and the cached power (None on a miss). Every
+        `InputError` a request can raise is raised here, before any shared work.
         """
         _check_options(hours, grid_gco2_per_kwh, source, nodes)
         req = complete_request(request, source)
         check_numbers(req, source)
         spec_hash = req.spec_hash()
-        cached = self._lookup(spec_hash)
-        if cached is None:
-            cached = self._miss_one(req)
-            self._store(spec_hash, cached)
+        return req, spec_hash, self._lookup(spec_hash)
+
+    def misses(self, requests: Sequence[InferenceRequest], hashes: Sequence[str], *,
+               batch_arithmetic: bool = False) -> list[_Cached]:
+        """Step 2 for missed requests (completed, from `prepare`), computed together and stored in the cache.
+
+        Two arithmetics, each independent of how requests are grouped (tests check, float for float):
+        - `predict`'s (the default, /predict): `_miss_one` for each row; from `MIN_BATCH` rows on, the rows
+          are encoded together and searched as one block, then each row's formulas run as `_miss_one`'s;
+        - `batch_arithmetic` (`predict_many`: YAML bodies, the CLI): `ServingExtras.query` over the
+          block, in numpy's vectorised arithmetic, whose single-row twin is `query_row`.
+        A spec hash present twice is computed once.
+        """
+        first: dict[str, int] = {}
+        for i, h in enumerate(hashes):
+            first.setdefault(h, i)
+        unique = [requests[i] for i in first.values()]
+        if batch_arithmetic:
+            computed = self._block(unique)
+        elif len(unique) < MIN_BATCH or not self._serving.active:
+            computed = [self._miss_one(r) for r in unique]
+        else:
+            X = self.encoder.encode(unique)
+            served = self._serving.query_rows(self.model, X, unique, self._to_watts)
+            computed = [_Cached(X[row], s.power_w, s, tuple(implausible(r)))
+                        for row, (r, s) in enumerate(zip(unique, served, strict=True))]
+        by_hash = dict(zip(first, computed, strict=True))
+        for h, item in by_hash.items():
+            self._store(h, item)
+        return [by_hash[h] for h in hashes]
+
+    def _block(self, requests: Sequence[InferenceRequest]) -> list[_Cached]:
+        """`misses` in the batch arithmetic: one block through the encoder, the search and the model."""
+        # one row (a YAML body with one workload): `encode_one` gives `encode`'s floats (a test checks)
+        X = self.encoder.encode_one(requests[0])[None, :] if len(requests) == 1 else self.encoder.encode(requests)
+        if self._serving.active:
+            served = (self._serving.query(self.model, X, requests, self._to_watts) if len(requests) > 1
+                      else [self._serving.query_row(self.model, X[0], requests[0], self._to_watts)])
+            return [_Cached(X[row], s.power_w, s, tuple(implausible(r)))
+                    for row, (r, s) in enumerate(zip(requests, served, strict=True))]
+        # one query block of the model's own loop, so the arithmetic is the same as model.predict's
+        y = (self.model.predict_unchecked(X) if self._fast else self.model.predict(X)) * self._to_watts
+        return [_Cached(X[row], float(max(y[row], 0.0))) for row in range(len(requests))]
+
+    def finish(self, req: InferenceRequest, spec_hash: str, cached: _Cached, source: str = "<request>", *,
+               explain: bool = False, hours: float | None = None, grid_gco2_per_kwh: float | None = None,
+               pue: float | None = None, nodes: int | None = None) -> Prediction:
+        """Step 3 of `predict`: the Prediction from the request (from `prepare`) and its cached power."""
         if nodes is not None:
             req = on_nodes(req, nodes)
         pred = self._prediction(req, spec_hash, cached)

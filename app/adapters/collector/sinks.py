@@ -56,6 +56,10 @@ class NdjsonSink:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
         self._owns = True
+        # An flock belongs to the open file, not to a thread: one thread's unlock would end a sibling's
+        # shared lock in the middle of its write, and another process opening the file could then cut
+        # that write as a "partial last line". The process's writers take turns instead.
+        self._write_lock = threading.Lock()
         fcntl.flock(self._fd, fcntl.LOCK_EX)
         try:
             dropped = _drop_partial_tail(self._fd)
@@ -68,16 +72,22 @@ class NdjsonSink:
         """Write one complete line (must end in exactly one newline) in a single system call."""
         if not data.endswith(b"\n") or b"\n" in data[:-1]:
             raise ValueError("an NDJSON line must end with one newline and contain no other")
-        if self._owns:
+        if not self._owns:
+            self._write(data)
+            self.lines += 1
+            return
+        with self._write_lock:
             fcntl.flock(self._fd, fcntl.LOCK_SH)
-        try:
-            written = os.write(self._fd, data)
-            while written < len(data):  # a pipe, or a full disk; regular files take the buffer whole
-                written += os.write(self._fd, data[written:])
-        finally:
-            if self._owns:
+            try:
+                self._write(data)
+            finally:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
-        self.lines += 1
+            self.lines += 1
+
+    def _write(self, data: bytes) -> None:
+        written = os.write(self._fd, data)
+        while written < len(data):  # a pipe, or a full disk; regular files take the buffer whole
+            written += os.write(self._fd, data[written:])
 
     def emit(self, req: InferenceRequest) -> None:
         self.write_line(request_line(req))

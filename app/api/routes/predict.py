@@ -9,7 +9,6 @@ from fastapi import APIRouter, Body, Request, Response
 from app.api import examples
 from app.api.body import LeanJSONRoute
 from app.api.errors import PREDICT_ERRORS
-from app.api.routes.offload import run, slow_encoder
 from app.api.routes.options import PREDICT_QUERY_PARAMETERS, predict_options, with_options
 from app.core.schema import InferenceRequest, Prediction
 
@@ -23,9 +22,9 @@ async def predict(
     # The hot path: `LeanJSONRoute` checks the Content-Type and validates the body from the raw
     # bytes; readiness is checked here rather than by a dependency (see app.api.body).
     service = http.app.state.service
-    predictor = service.require_predictor()
-    fn = with_options(predictor.predict, service, predict_options(http))
-    prediction = await run(slow_encoder(predictor), fn, request, "body", limiter=service.encode_limiter)
+    batcher = service.require_batcher()
+    # a miss is computed with the misses of the requests that arrived alongside (app.serving.batching)
+    prediction = await with_options(batcher.predict, service, predict_options(http))(request, "body")
     http.app.state.metrics.predicted((prediction,))  # back on the event loop's thread (app.api.metrics)
     # serialised here, once, straight to bytes: FastAPI's response_model would validate the object
     # again first, and model_dump_json makes a str that Response encodes again

@@ -10,7 +10,7 @@ from app.api import examples
 from app.api.body import LeanRoute
 from app.api.deps import YamlLimitsDep, YamlTextDep, read_yaml_text
 from app.api.errors import INFER_ERRORS, YAML_ERRORS
-from app.api.routes.offload import run, slow_encoder
+from app.api.routes.offload import run
 from app.api.routes.options import PREDICT_QUERY_PARAMETERS, predict_options, with_options
 from app.core.errors import InputError
 from app.core.schema import ConversionResult, MultiPrediction, Prediction
@@ -71,10 +71,10 @@ async def predict_from_yaml(http: Request) -> Response:
     # our own object again.
     text = await read_yaml_text(http)
     service = http.app.state.service
-    predictor = service.require_predictor()
+    batcher = service.require_batcher()
     result = await _convert(text, service.yaml_limits)
-    fn = with_options(predictor.predict_many, service, predict_options(http))
-    preds = await run(slow_encoder(predictor), fn, result.requests, "body", limiter=service.encode_limiter)
+    # the misses are computed with those of the bodies that arrived alongside (app.serving.batching)
+    preds = await with_options(batcher.predict_many, service, predict_options(http))(result.requests, "body")
     http.app.state.metrics.predicted(preds)  # back on the event loop's thread (app.api.metrics)
     body = answer(preds, result)
     return Response(body.__pydantic_serializer__.to_json(body, exclude_none=True), media_type="application/json",
