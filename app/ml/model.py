@@ -153,15 +153,18 @@ class KNNEnergyRegressor(RegressorMixin, BaseEstimator):
             g = q @ self.X_.T
             h = -g if cosine else self.half_sq_norms_[None, :] - g
             order = np.argsort(h, axis=1)
-            keys = np.take_along_axis(h, order, axis=1)
+            row = np.arange(len(q))[:, None]
+            keys = h[row, order]
             limit = keys[:, k - 1] + TIE_RTOL * (0.5 * np.einsum("ij,ij->i", q, q) + self.max_half_sq_norm_)
             n_candidates = (keys <= limit[:, None]).sum(axis=1)
-            candidates = order[:, : int(n_candidates.max())]
+            width = int(n_candidates.max())
+            candidates = order[:, :width]
             d = _exact_distances(q[:, None, :], self.X_[candidates], cosine)
-            d[np.arange(candidates.shape[1])[None, :] >= n_candidates[:, None]] = np.inf  # not candidates
+            if width > k:  # some rows have fewer candidates than the widest: the rest are not candidates
+                d[np.arange(width)[None, :] >= n_candidates[:, None]] = np.inf
             keep = np.lexsort((candidates, d), axis=-1)[:, :k]
-            idx[start : start + len(q)] = np.take_along_axis(candidates, keep, axis=1)
-            dist[start : start + len(q)] = np.take_along_axis(d, keep, axis=1)
+            idx[start : start + len(q)] = candidates[row, keep]
+            dist[start : start + len(q)] = d[row, keep]
         return dist, idx
 
     def nearest_one(self, x: np.ndarray, n_neighbors: int | None = None) -> tuple[list[float], list[int]]:
