@@ -133,12 +133,13 @@ class KNNEnergyRegressor(RegressorMixin, BaseEstimator):
         predictor calls this on vectors its own encoder just built.
 
         The ranking, the same in `nearest_one` (so both give the same rows, to the bit, a test checks):
-        - candidates: rows are ordered by a key `h` that orders them as the distance does and costs one
+        - candidates: rows get a key `h` that orders them as the distance does and costs one
           operation on the product: euclidean `h = ½‖x‖² − q·x` (since `‖q − x‖² = ‖q‖² + 2h`, and `‖q‖²`
           is the same for every row), cosine `h = −q·x`. The candidates are the rows whose key is within
-          `TIE_RTOL` of the k-th key (relative to `½‖q‖² + max ½‖x‖²`, which bounds every term of a key):
-          far more than the rounding of a key, whose last bits differ between a matrix product and a
-          matrix-vector product, so every row that could tie with the k-th is a candidate in both;
+          `TIE_RTOL` of the k-th smallest key (found by partitioning, not sorting), relative to
+          `½‖q‖² + max ½‖x‖²`, which bounds every term of a key: far more than the rounding of a key,
+          whose last bits differ between a matrix product and a matrix-vector product, so every row that
+          could tie with the k-th is a candidate in both;
         - order: the candidates' distances are computed directly (`_exact_distances`: the expansion
           loses digits for near-identical specs, where 1/d weights would amplify them), and the k nearest
           are kept, equal distances going to the lower training row.
@@ -152,16 +153,19 @@ class KNNEnergyRegressor(RegressorMixin, BaseEstimator):
             q = Q[start : start + _BLOCK]
             g = q @ self.X_.T
             h = -g if cosine else self.half_sq_norms_[None, :] - g
-            order = np.argsort(h, axis=1)
             row = np.arange(len(q))[:, None]
-            keys = h[row, order]
-            limit = keys[:, k - 1] + TIE_RTOL * (0.5 * np.einsum("ij,ij->i", q, q) + self.max_half_sq_norm_)
-            n_candidates = (keys <= limit[:, None]).sum(axis=1)
-            width = int(n_candidates.max())
-            candidates = order[:, :width]
+            smallest = np.argpartition(h, k - 1, axis=1)[:, :k]  # each row's k smallest keys, in any order
+            limit = (h[row, smallest].max(axis=1)
+                     + TIE_RTOL * (0.5 * np.einsum("ij,ij->i", q, q) + self.max_half_sq_norm_))
+            outside = h > limit[:, None]
+            width = int(h.shape[1] - outside.sum(axis=1).min())  # the most candidates of any row
+            if width == k:  # no row has a key tied (within TIE_RTOL) with its k-th: the k smallest it is
+                candidates = smallest
+            else:  # each row's `width` smallest keys: its candidates, then (rows with fewer) rows outside
+                candidates = np.argpartition(h, width - 1, axis=1)[:, :width] if width < h.shape[1] else (
+                    np.broadcast_to(np.arange(width), h.shape))
             d = _exact_distances(q[:, None, :], self.X_[candidates], cosine)
-            if width > k:  # some rows have fewer candidates than the widest: the rest are not candidates
-                d[np.arange(width)[None, :] >= n_candidates[:, None]] = np.inf
+            d[outside[row, candidates]] = np.inf
             keep = np.lexsort((candidates, d), axis=-1)[:, :k]
             idx[start : start + len(q)] = candidates[row, keep]
             dist[start : start + len(q)] = d[row, keep]
@@ -181,10 +185,8 @@ class KNNEnergyRegressor(RegressorMixin, BaseEstimator):
             np.negative(h, out=h)
         else:
             np.subtract(self.half_sq_norms_, h, out=h)
-        order = h.argsort()
-        keys = h[order]
-        limit = keys[k - 1] + TIE_RTOL * (0.5 * float(q @ q) + self.max_half_sq_norm_)
-        candidates = order[: keys.searchsorted(limit, side="right")]
+        limit = np.partition(h, k - 1)[k - 1] + TIE_RTOL * (0.5 * float(q @ q) + self.max_half_sq_norm_)
+        candidates = np.flatnonzero(h <= limit)
         # `take` copies the same rows as `X_[candidates]` without fancy indexing's machinery
         d = _exact_distances(q, self.X_.take(candidates, axis=0), cosine)
         keep = np.lexsort((candidates, d))[:k]

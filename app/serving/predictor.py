@@ -261,7 +261,8 @@ class Predictor:
                batch_arithmetic: bool = False) -> list[_Cached]:
         """Step 2 for missed requests (completed, from `prepare`), computed together and stored in the cache.
 
-        Two arithmetics, each independent of how requests are grouped (tests check, float for float):
+        Two arithmetics for models with serving extras, each independent of how requests are grouped
+        (tests check, float for float; a model without extras has one, its own `predict_unchecked`):
         - `predict`'s (the default, /predict): `_miss_one` for each row; from `MIN_BATCH` rows on, the rows
           are encoded together and searched as one block, then each row's formulas run as `_miss_one`'s;
         - `batch_arithmetic` (`predict_many`: YAML bodies, the CLI): `ServingExtras.query` over the
@@ -272,9 +273,10 @@ class Predictor:
         for i, h in enumerate(hashes):
             first.setdefault(h, i)
         unique = [requests[i] for i in first.values()]
-        if batch_arithmetic:
+        if batch_arithmetic or not self._serving.active:
+            # without serving extras both arithmetics are the model's own (`predict_unchecked`, row by row)
             computed = self._block(unique)
-        elif len(unique) < MIN_BATCH or not self._serving.active:
+        elif len(unique) < MIN_BATCH:
             computed = [self._miss_one(r) for r in unique]
         else:
             X = self.encoder.encode(unique)

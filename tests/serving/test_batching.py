@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 
 from app.adapters.files import read_requests
 from app.core.schema import InferenceRequest
+from app.ml.model import KNNEnergyRegressor
 from app.serving.batching import Coalescer, MissBatcher
 from app.serving.predictor import MIN_BATCH, Predictor
 from app.workloads.convert import complete_request
@@ -88,11 +89,23 @@ def _groups(items: Sequence[InferenceRequest], seed: int) -> list[list[Inference
     return out
 
 
-@pytest.mark.parametrize("batch_arithmetic", [False, True], ids=["predict", "predict_many"])
-def test_misses_do_not_depend_on_the_grouping(predictor: Predictor, manifests: list[InferenceRequest],
+@pytest.fixture(scope="module")
+def plain_predictor(predictor: Predictor, manifests: list[InferenceRequest]) -> Predictor:
+    """The shipped encoder with a plain KNN (no serving extras), as `bench/artifacts.py` builds."""
+    X = predictor.encoder.encode(manifests[::2])
+    model = KNNEnergyRegressor(n_neighbors=5, metric="cosine").fit(X, np.linspace(0.5, 40.0, len(X)))
+    return Predictor(predictor.encoder, model, {"target": "avg_power_w", "model_version": "plain"}, cache_size=0)
+
+
+@pytest.mark.parametrize(("which", "batch_arithmetic"), [("shipped", False), ("shipped", True), ("plain", False)],
+                         ids=["predict", "predict_many", "plain-knn"])
+def test_misses_do_not_depend_on_the_grouping(predictor: Predictor, plain_predictor: Predictor,
+                                              manifests: list[InferenceRequest], which: str,
                                               batch_arithmetic: bool) -> None:
+    chosen = predictor if which == "shipped" else plain_predictor
+
     def misses(group: Sequence[InferenceRequest]) -> list:
-        return predictor.misses(group, [r.spec_hash() for r in group], batch_arithmetic=batch_arithmetic)
+        return chosen.misses(group, [r.spec_hash() for r in group], batch_arithmetic=batch_arithmetic)
 
     alone = {r.spec_hash(): _cached_tuple(misses([r])[0]) for r in manifests}
     sizes = []
@@ -102,6 +115,9 @@ def test_misses_do_not_depend_on_the_grouping(predictor: Predictor, manifests: l
             for r, item in zip(group, misses(group), strict=True):
                 assert _same(_cached_tuple(item), alone[r.spec_hash()]), r.workload_name
     assert max(sizes) >= MIN_BATCH > min(sizes)
+    if not batch_arithmetic:  # and alone, a miss is what `predict` answers
+        for r in manifests[:30]:
+            assert chosen.predict(r).pred_avg_power_w == alone[r.spec_hash()][1]
 
 
 def test_one_row_misses_are_predicts_and_batch_misses_are_predict_manys(predictor: Predictor,
