@@ -166,3 +166,38 @@ def test_a_model_pickled_without_half_norms_still_searches() -> None:
     old.__setstate__(state)
     np.testing.assert_array_equal(old.half_sq_norms_, model.half_sq_norms_)
     assert old.nearest_one(X[7], 3) == model.nearest_one(X[7], 3)
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+@pytest.mark.parametrize("k", [1, 5, 10])
+def test_a_large_models_search_is_the_small_models_to_the_bit(metric: str, k: int) -> None:
+    """From SPARSE_KEYS_MIN_ROWS rows on, keys come from the queries' non-zero features and the k-th key is
+    bounded by chunk minima; the answers must be the plain search's, float for float, ties included
+    (duplicated rows, a coarse grid of sparse rows), in blocks and one row at a time."""
+    from app.ml.model import SPARSE_KEYS_MIN_ROWS
+
+    rng = np.random.default_rng(k)
+    n, dim = SPARSE_KEYS_MIN_ROWS * 3 + 7, 40
+    X = rng.integers(-2, 3, size=(n, dim)) * (rng.random((n, dim)) < 0.15) * 0.3
+    X[100:140] = X[7]  # forty copies of one row
+    X[:, 0] += 0.1  # no all-zero row (cosine)
+    model = KNNEnergyRegressor(n_neighbors=k, metric=metric).fit(X, rng.uniform(1, 50, n))
+    assert model.columns_ is not None
+    small = KNNEnergyRegressor(n_neighbors=k, metric=metric).fit(X, model.y_)
+    small.columns_ = None
+    queries = np.vstack([X[7], X[rng.integers(0, n, 20)] + (rng.random((20, dim)) < 0.05) * 0.3,
+                         rng.integers(-2, 3, size=(10, dim)) * 0.3 + 0.01])
+    dist, idx = model.kneighbors_unchecked(queries, k)
+    ref_dist, ref_idx = small.kneighbors_unchecked(queries, k)
+    assert idx.tolist() == ref_idx.tolist()
+    assert dist.tolist() == ref_dist.tolist()
+    for i, q in enumerate(queries):
+        assert model.nearest_one(q, k) == (ref_dist[i].tolist(), ref_idx[i].tolist())
+        assert small.nearest_one(q, k) == (ref_dist[i].tolist(), ref_idx[i].tolist())
+    assert idx[0].tolist() == ([7, *range(100, 100 + k - 1)] if k > 1 else [7])  # the copies, lowest first
+    # and the rows are the true nearest, by distances computed here
+    Z = X / (np.linalg.norm(X, axis=1, keepdims=True) if metric == "cosine" else 1.0)
+    for i in range(1, 5):
+        qz = queries[i] / (np.linalg.norm(queries[i]) if metric == "cosine" else 1.0)
+        brute = np.linalg.norm(Z - qz, axis=1) if metric == "euclidean" else 1.0 - Z @ qz
+        assert sorted(np.round(brute[idx[i]], 9)) == sorted(np.round(brute, 9))[:k]

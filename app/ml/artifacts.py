@@ -85,8 +85,8 @@ _ESTIMATORS: dict[str, tuple[type[KNNEnergyRegressor], dict[str, Any]]] = {
                                                   "offset_scale": float}),
 }
 """Estimators an artifact may hold, with their JSON parameters (`feature_weights` is an array member)."""
-_MODEL_STATE = {"X_", "sq_norms_", "half_sq_norms_", "max_half_sq_norm_", "y_", "y_fit_", "n_neighbors_",
-                "n_features_in_"}
+_MODEL_STATE = {"X_", "sq_norms_", "half_sq_norms_", "max_half_sq_norm_", "columns_", "y_", "y_fit_",
+                "n_neighbors_", "n_features_in_"}
 _PHYSICS_STATE = {"offset_", "feature_weights_"}
 
 _WORKLOAD_TEXT = ("namespace", "workload_kind", "workload_name")

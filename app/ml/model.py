@@ -36,6 +36,36 @@ def _exact_distances(q: np.ndarray, rows: np.ndarray, cosine: bool) -> np.ndarra
     return np.sqrt(((q - rows) ** 2).sum(axis=-1))
 
 
+_CHUNK = 16
+"""Keys per chunk when a large model bounds each query's k-th key by chunk minima (`_kth_bound`)."""
+SPARSE_KEYS_MIN_ROWS = 512
+"""From this many training rows on, keys are computed from the queries' non-zero features only (`columns_`)."""
+
+
+def _kth_bound(h: np.ndarray, k: int) -> np.ndarray:
+    """Per row of keys `h` (b, n), a value at least its k-th smallest key, cheaply.
+
+    Small rows: the k-th smallest itself (a partition). Long rows: the k-th smallest of the minima of
+    chunks of `_CHUNK` keys, which is at least the k-th smallest key (the k chunks with the smallest
+    minima hold k keys no larger): a partition of n / 16 values instead of n.
+    """
+    b, n = h.shape
+    chunks = n // _CHUNK
+    if chunks < 4 * k:
+        return np.partition(h, k - 1, axis=1)[:, k - 1]
+    minima = h[:, : chunks * _CHUNK].reshape(b, chunks, _CHUNK).min(axis=2)
+    return np.partition(minima, k - 1, axis=1)[:, k - 1]
+
+
+def _padded(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The True columns of each row of `mask` (b, n) in index order, padded to the longest row: (b, w)
+    column indices and (b, w) validity."""
+    counts = mask.sum(axis=1)
+    width = int(counts.max())
+    columns = np.argsort(~mask, axis=1, kind="stable")[:, :width]
+    return columns, np.arange(width)[None, :] < counts[:, None]
+
+
 class KNNEnergyRegressor(RegressorMixin, BaseEstimator):
     """k-NN regression with euclidean or cosine distance, optional distance weighting and log target.
 
@@ -57,6 +87,9 @@ class KNNEnergyRegressor(RegressorMixin, BaseEstimator):
         ½‖x‖² per row, the euclidean ranking key's constant part.
     max_half_sq_norm_ : float
         The largest of them: the scale of the ranking keys' rounding (see `kneighbors_unchecked`).
+    columns_ : ndarray of shape (n_features, n_samples) or None
+        `X_` transposed, for models of at least `SPARSE_KEYS_MIN_ROWS` rows: their ranking keys are
+        computed from the columns of the queries' non-zero features only (None for smaller models).
     y_ : ndarray of shape (n_samples,)
         The training target.
     y_fit_ : ndarray of shape (n_samples,)
@@ -112,13 +145,23 @@ class KNNEnergyRegressor(RegressorMixin, BaseEstimator):
         self.sq_norms_ = np.einsum("ij,ij->i", prepared, prepared)
         self.half_sq_norms_ = 0.5 * self.sq_norms_
         self.max_half_sq_norm_ = float(self.half_sq_norms_.max()) if len(prepared) else 0.0
+        self.columns_ = np.ascontiguousarray(prepared.T) if len(prepared) >= SPARSE_KEYS_MIN_ROWS else None
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
         if "sq_norms_" in state and "half_sq_norms_" not in state:  # pickled by a version without it
             self.half_sq_norms_ = 0.5 * self.sq_norms_
-        if "sq_norms_" in state and "max_half_sq_norm_" not in state:
-            self.max_half_sq_norm_ = 0.5 * float(self.sq_norms_.max()) if len(self.sq_norms_) else 0.0
+        if "X_" in state and ("max_half_sq_norm_" not in state or "columns_" not in state):
+            self.set_search_rows(self.X_)
+
+    def _keys(self, q: np.ndarray, cosine: bool) -> np.ndarray:
+        """The ranking keys (b, n) of a block of prepared queries (see `kneighbors_unchecked`)."""
+        if self.columns_ is None:
+            g = q @ self.X_.T
+        else:  # the features no query of the block uses add nothing: skip their columns
+            features = np.flatnonzero(q.any(axis=0))
+            g = q[:, features] @ self.columns_[features]
+        return -g if cosine else self.half_sq_norms_[None, :] - g
 
     def kneighbors(self, X: Any, n_neighbors: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Distances and indices of the nearest training rows, nearest first."""
@@ -145,27 +188,35 @@ class KNNEnergyRegressor(RegressorMixin, BaseEstimator):
           are kept, equal distances going to the lower training row.
         """
         k = min(n_neighbors or self.n_neighbors_, self.X_.shape[0])
+        if X.shape[0] == 1:  # one row: `nearest_one` finds the same rows in fewer numpy calls (a test checks)
+            one_dist, one_idx = self.nearest_one(X[0], k)
+            return np.array([one_dist]), np.array([one_idx], dtype=np.intp)
         Q = self._prepare(X)
         cosine = self.metric == "cosine"
         dist = np.empty((Q.shape[0], k))
         idx = np.empty((Q.shape[0], k), dtype=np.intp)
         for start in range(0, Q.shape[0], _BLOCK):
             q = Q[start : start + _BLOCK]
-            g = q @ self.X_.T
-            h = -g if cosine else self.half_sq_norms_[None, :] - g
+            h = self._keys(q, cosine)
             row = np.arange(len(q))[:, None]
-            smallest = np.argpartition(h, k - 1, axis=1)[:, :k]  # each row's k smallest keys, in any order
-            limit = (h[row, smallest].max(axis=1)
-                     + TIE_RTOL * (0.5 * np.einsum("ij,ij->i", q, q) + self.max_half_sq_norm_))
-            outside = h > limit[:, None]
-            width = int(h.shape[1] - outside.sum(axis=1).min())  # the most candidates of any row
-            if width == k:  # no row has a key tied (within TIE_RTOL) with its k-th: the k smallest it is
-                candidates = smallest
-            else:  # each row's `width` smallest keys: its candidates, then (rows with fewer) rows outside
-                candidates = np.argpartition(h, width - 1, axis=1)[:, :width] if width < h.shape[1] else (
-                    np.broadcast_to(np.arange(width), h.shape))
+            tol = TIE_RTOL * (0.5 * np.einsum("ij,ij->i", q, q) + self.max_half_sq_norm_)
+            if self.columns_ is None:  # a small model: each row's k smallest keys, then any tied with them
+                smallest = np.argpartition(h, k - 1, axis=1)[:, :k]
+                limit = h[row, smallest].max(axis=1) + tol
+                inside = h <= limit[:, None]
+                if int(inside.sum(axis=1).max()) == k:  # no key within tol of a k-th: the k smallest it is
+                    candidates, valid = smallest, True
+                else:
+                    candidates, valid = _padded(inside)
+            else:  # a large model: the keys under a cheap bound, then the k-th among them and any tied
+                near, valid = _padded(h <= (_kth_bound(h, k) + tol)[:, None])
+                near_keys = np.where(valid, h[row, near], np.inf)
+                limit = np.partition(near_keys, k - 1, axis=1)[:, k - 1] + tol
+                keep_near, valid = _padded(near_keys <= limit[:, None])
+                candidates = near[row, keep_near]
             d = _exact_distances(q[:, None, :], self.X_[candidates], cosine)
-            d[outside[row, candidates]] = np.inf
+            if valid is not True:
+                d[~valid] = np.inf  # padding, not candidates
             keep = np.lexsort((candidates, d), axis=-1)[:, :k]
             idx[start : start + len(q)] = candidates[row, keep]
             dist[start : start + len(q)] = d[row, keep]
@@ -179,14 +230,23 @@ class KNNEnergyRegressor(RegressorMixin, BaseEstimator):
         """
         k = min(n_neighbors or self.n_neighbors_, self.X_.shape[0])
         q = self._prepare(x)
-        h = self.X_ @ q
         cosine = self.metric == "cosine"
+        if self.columns_ is None:
+            h = self.X_ @ q
+        else:
+            features = np.flatnonzero(q)
+            h = q[features] @ self.columns_[features]
         if cosine:
             np.negative(h, out=h)
         else:
             np.subtract(self.half_sq_norms_, h, out=h)
-        limit = np.partition(h, k - 1)[k - 1] + TIE_RTOL * (0.5 * float(q @ q) + self.max_half_sq_norm_)
-        candidates = np.flatnonzero(h <= limit)
+        tol = TIE_RTOL * (0.5 * float(q @ q) + self.max_half_sq_norm_)
+        if self.columns_ is None:
+            candidates = np.flatnonzero(h <= np.partition(h, k - 1)[k - 1] + tol)
+        else:
+            near = np.flatnonzero(h <= _kth_bound(h[None, :], k)[0] + tol)
+            near_keys = h[near]
+            candidates = near[near_keys <= np.partition(near_keys, k - 1)[k - 1] + tol]
         # `take` copies the same rows as `X_[candidates]` without fancy indexing's machinery
         d = _exact_distances(q, self.X_.take(candidates, axis=0), cosine)
         keep = np.lexsort((candidates, d))[:k]

@@ -83,7 +83,7 @@ def test_query_one_equals_the_batch_query(case: tuple) -> None:
 def test_nearest_one_equals_the_batch_search(case: tuple) -> None:
     model, _serving, x, _request = case
     k = max(model.n_neighbors_, EXPLAIN_NEIGHBORS)
-    dist, idx = model.kneighbors_unchecked(x[None, :], k)
+    dist, idx = model.kneighbors_unchecked(np.vstack([x, x + 1.0]), k)  # a block (one row goes to nearest_one)
     one_dist, one_idx = model.nearest_one(x, k)
     assert one_idx == idx[0].tolist()
     np.testing.assert_allclose(one_dist, dist[0], rtol=REL, atol=1e-9)
