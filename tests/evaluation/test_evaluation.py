@@ -189,3 +189,38 @@ def test_transfer_tuned_model_beats_the_original_in_watts_and_r2(default_transfe
     held = p["held_out"].to_numpy()
     assert p["family_reference"][held].isna().all() and p["family_reference"][~held].notna().mean() > 0.9
     assert ref["rows"] == int(p["family_reference"].notna().sum()) and ref["width"] > 1.0
+
+
+def test_hindsight_bounds_by_hand() -> None:
+    """t = pred/y = 1, 2, 4: the best scale puts 2 of 3 rows within ±1/3 (c = 2/3: APEs 1/3, 1/3, 5/3).
+    Residuals 0, ln 1.5, ln 10: a band 2× wide from 0 reaches ln 3 and holds two of the three."""
+    from app.pipelines.evaluation import best_band_coverage, best_rescaled_median_ape
+
+    y = np.array([1.0, 1.0, 1.0])
+    assert best_rescaled_median_ape(y, np.array([1.0, 2.0, 4.0])) == pytest.approx(100 / 3, rel=1e-12)
+    assert np.median(np.abs(2 / 3 * np.array([1.0, 2.0, 4.0]) - 1)) == pytest.approx(1 / 3)
+    assert best_band_coverage(np.array([1.0, 1.5, 10.0]), np.ones(3)) == pytest.approx(2 / 3)
+    assert best_band_coverage(np.array([1.0, 1.5, 10.0]), np.ones(3), width=9.5) == 1.0
+    # rows without a prediction or with no measured power are not scored
+    assert best_band_coverage(np.array([1.0, 0.0, 2.0]), np.array([1.0, 1.0, np.nan])) == 1.0
+    assert np.isnan(best_rescaled_median_ape(np.array([0.0]), np.array([1.0])))
+
+
+@pytest.mark.parametrize("n", [1, 3, 8, 51, 200])
+def test_hindsight_bounds_against_brute_force(n: int) -> None:
+    """Against a dense search over the scale and the band's start: the bound is never above what the search
+    finds, and the search comes within its own step of it (odd n: the median itself; even n: a lower bound)."""
+    from app.pipelines.evaluation import best_band_coverage, best_rescaled_median_ape
+
+    rng = np.random.default_rng(n)
+    y, pred = np.exp(rng.normal(0, 1.5, n)), np.exp(rng.normal(0, 1.5, n))
+    scales = np.exp(np.linspace(-8, 8, 40001))
+    searched = min(float(np.median(np.abs(c * pred - y) / y)) for c in scales) * 100
+    bound = best_rescaled_median_ape(y, pred)
+    assert bound <= searched + 1e-9
+    if n % 2:
+        assert searched == pytest.approx(bound, abs=0.05)
+    r = np.log(y / pred)
+    starts = np.concatenate([r, np.linspace(r.min() - 1, r.max(), 5001)])
+    best = max(float(((r >= a) & (r <= np.log(2 + np.exp(a)))).mean()) for a in starts)
+    assert best_band_coverage(y, pred) == best
