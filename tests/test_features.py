@@ -83,7 +83,8 @@ def test_memoised_buckets_count_every_token(requests: list, dim: int) -> None:
 @pytest.mark.parametrize("image", [
     "nginx", "nginx:1.27", "NGINX:1.27-Alpine", "localhost:5000/app", "localhost:5000/app:v2",
     "reg.io:443/org/team/app:2.1.3-cart@sha256:abc", "app@sha256:deadbeef", "a:b:c", "ghcr.io/x/y:v1.2rc1-slim",
-    ":", "", "/", "app:", "repo/app:V10-Ubuntu22-beta",
+    ":", "", "/", "app:", "repo/app:V10-Ubuntu22-beta", "app:sha-7e9cafe", "app:v1.8.2-9-gdeadbe7",
+    "app:1.8.2.post1+build.12", "app:cuda12-2024-06-03", "app:deadbeef-frontend", "app:2.1.3-cart_v2",
 ])
 def test_image_split_and_tag_words_match_their_regex_definitions(image: str) -> None:
     import re
@@ -95,9 +96,14 @@ def test_image_split_and_tag_words_match_their_regex_definitions(image: str) -> 
     m = re.fullmatch(r"(.*):([^:/]*)", ref)
     expected = (m.group(1), m.group(2)) if m else (ref, "")
     assert split_image(image) == expected
-    # tag words: letters only, 3+ long, not a base image, architecture or release channel
-    noise = {"alpine", "ubuntu", "slim", "beta", "latest"}
-    words = [w for w in re.findall(r"[a-z][a-z]+", expected[1]) if len(w) > 2 and w not in noise]
+    # tag words: per part (split at - _ . +), not a commit hash, the leading letters (none when it starts with
+    # a digit), 3+ long, not a base image, architecture, build marker or release channel
+    noise = {"alpine", "ubuntu", "slim", "beta", "latest", "sha", "build", "post"}
+    words = []
+    for part in re.split(r"[-_.+]", expected[1]):
+        m = re.match(r"[a-z]+", part)
+        if m and not re.fullmatch(r"g?[0-9a-f]{7,}", part) and len(m.group()) > 2 and m.group() not in noise:
+            words.append(m.group())
     assert tag_tokens(expected[1]) == [f"tag:{w}" for w in words]
 
 

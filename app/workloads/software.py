@@ -10,9 +10,13 @@ The rules:
 * **Image references** (`[registry[:port]/][org/…/]name[:tag][@digest]`, the distribution
   reference grammar): the registry is the first part when it has a `.` or `:` or is `localhost`;
   `docker.io/library/x` is `x`. The digest is dropped. A tag keeps only its *words* that name a
-  variant of the application (`2.1.3-frontend` → `frontend`), not versions, dates, commit hashes,
-  base images or architectures (`alpine`, `debian`, `slim`, `r14`, `amd64`, …): a new release of the
-  same software must look the same.
+  variant of the application (`2.1.3-frontend` → `frontend`, `cuda12-2024-06-03` → `cuda`), not
+  versions, dates, commit hashes, base images, architectures or build and release markers (`alpine`,
+  `debian`, `slim`, `r14`, `amd64`, `sha-1a2b3c4`, `v1.8.2-7-g1a2b3c4`, `1.8.2.post1`, `-build.12`,
+  `-lts`, …): a new release or CI build of the same software must look the same. A tag is read part by
+  part (split at `-`, `_`, `.`, `+`): a part that is a commit hash (7+ hex digits, or git-describe's
+  `g` + 7+ hex digits) says nothing; a part that starts with a digit is a version or a date; any
+  other part gives its leading letters (`cuda12` → `cuda`).
 * **Software**: the first of `app.kubernetes.io/name`, `app`, `k8s-app`, the image name, or a
   command word that names a known program (`redis-server`, `gunicorn`, `java`) found in `SOFTWARE`,
   the table below; a name not in the table is its own software (`orders-api`). Each known
@@ -58,10 +62,15 @@ _TAG_NOISE = frozenset({
     "ubi", "ubi8", "ubi9", "distroless", "static", "glibc", "musl", "scratch", "amd64", "arm64", "x86",
     "latest", "stable", "main", "master", "release", "edge", "nightly", "community", "oss", "jre", "jdk",
     "temurin", "eclipse", "openjdk", "rootless", "nonroot", "minimal", "full", "base", "runtime", "linux",
-    "windows", "fips", "hotfix", "rc", "beta", "alpha", "dev", "snapshot",
+    "windows", "fips", "hotfix", "rc", "beta", "alpha", "dev", "snapshot", "debug",
+    # build and release markers of CI pipelines and package versioning (PEP 440 `post`, semver build metadata)
+    "sha", "git", "commit", "build", "post", "patch", "pre", "lts", "canary", "preview", "experimental", "final",
+    "rel", "fix", "amd", "arm", "aarch", "ppc", "armv", "gnu",
 })
-_WORD = re.compile(r"[a-z][a-z]+")
-_HEXISH = re.compile(r"^[0-9a-f]{7,}$")
+_TAG_PART = re.compile(r"[-_.+]")
+_HASH_PART = re.compile(r"g?[0-9a-f]{7,}")
+"""A commit hash as tags carry it: 7+ hex digits (git's short hash), or git-describe's `g` + hash."""
+_LEADING_LETTERS = re.compile(r"[a-z]+")
 
 
 class ImageRef(NamedTuple):
@@ -95,17 +104,22 @@ def variant_words(tag: str) -> tuple[str, ...]:
     """`ImageRef.tag_words` for a tag.
 
     Memoised by the tag with every digit written as 0: which digits a tag has changes neither its
-    words (letters only) nor whether it looks like a hash (`_HEXISH`), and every release has new ones.
+    words (letters only), where a part starts with a digit, nor whether a part is a hash (`_HASH_PART`),
+    and every release has new ones.
     """
     return _variant_words(tag.translate(_DIGITS_AS_ZERO))
 
 
 @functools.lru_cache(maxsize=8192)
 def _variant_words(tag: str) -> tuple[str, ...]:
-    if _HEXISH.match(tag):
-        return ()
-    return tuple(w for w in _WORD.findall(tag) if w not in _TAG_NOISE and len(w) > 2
-                 and not _NOT_A_VARIANT.fullmatch(w))
+    words = []
+    for part in _TAG_PART.split(tag):
+        if _HASH_PART.fullmatch(part) or not (m := _LEADING_LETTERS.match(part)):
+            continue  # a hash, or a version or date (starts with a digit), or empty
+        w = m.group()
+        if len(w) > 2 and w not in _TAG_NOISE and not _NOT_A_VARIANT.fullmatch(w):
+            words.append(w)
+    return tuple(words)
 
 
 @functools.lru_cache(maxsize=8192)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
@@ -68,9 +69,27 @@ def _retag(image: str) -> str:
     return f"{head}:{re.sub(r'[0-9]+', '9', tag) if re.search(r'[0-9]', tag) else '9.9.9'}"
 
 
+def _ci_tag(image: str, style: str) -> str:
+    """The same release as CI pipelines tag it; the hashes have letter runs (`cafe`, `deadbe`) on purpose."""
+    base = image.split("@", 1)[0]
+    head, _, tag = base.rpartition(":")
+    if not head or "/" in tag:
+        head, tag = base, "1.8.2"
+    return f"{head}:" + {"commit": f"main-7e9cafe-{tag}", "git describe": f"{tag}-9-gdeadbe7",
+                         "build": f"{tag}.post1+build.12", "digest": f"{tag}@sha256:{'ab' * 32}"}[style]
+
+
+def _images(r: InferenceRequest, change: Callable[[str], str]) -> InferenceRequest:
+    return r.model_copy(update={"containers": [c.model_copy(update={"image": change(c.image)}) for c in r.containers]})
+
+
+def _ci_retag(style: str) -> Callable[[InferenceRequest], InferenceRequest]:
+    return lambda r: _images(r, lambda image: _ci_tag(image, style))
+
+
 VARIANTS = {
-    "image tag": lambda r: r.model_copy(update={"containers": [
-        c.model_copy(update={"image": _retag(c.image)}) for c in r.containers]}),
+    "image tag": lambda r: _images(r, _retag),
+    **{f"image tag ({style})": _ci_retag(style) for style in ("commit", "git describe", "build", "digest")},
     "workload name": lambda r: r.model_copy(update={"workload_name": r.workload_name + "-v2"}),
     "namespace": lambda r: r.model_copy(update={"namespace": "team-" + r.namespace}),
     "chart labels": lambda r: r.model_copy(update={"labels": {

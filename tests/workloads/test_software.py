@@ -38,6 +38,13 @@ def test_parse_image(ref: str, registry: str, path: str, name: str, tag: str) ->
     ("2.24.0-py310-gpu", ("gpu",)),
     ("latest", ()),
     ("RELEASE.2024-06-13T22-53-53Z".lower(), ()),
+    # CI builds and package versioning: hashes, git-describe, build and release markers (audit 2026-12-01)
+    ("sha-1a2b3c4", ()), ("sha-7e9cafe", ()), ("main-7e9cafe", ()), ("v1.8.2-9-gdeadbe7", ()),
+    ("1.8.2-build.57", ()), ("1.8.2.post1", ()), ("1.8.2-patch1", ()), ("1.8.2-lts", ()),
+    ("release-1.8.2-abcdef0", ()), ("2024.06.01-a1b2c3d", ()), ("3248.v65ecb_254c298-1", ()),
+    # variants stay, with a version glued on
+    ("cuda12-2024-06-03", ("cuda",)), ("3-management", ("management",)), ("8.2-fpm-alpine", ("fpm",)),
+    ("2.3.0-cuda12.1-cudnn8-runtime", ("cuda", "cudnn")),
 ])
 def test_tag_words_keep_only_application_variants(tag: str, words: tuple[str, ...]) -> None:
     assert parse_image(f"x/y:{tag}").tag_words() == words
