@@ -71,6 +71,13 @@ def test_collect_from_stdin_and_skips_reported() -> None:
          "invalid quantity '12xyz'"),
         ("a: [1, 2\n", "bad.yaml: document 1: invalid YAML"),
         ("just a string\n", "bad.yaml: document 1: expected a Kubernetes object"),
+        # audit 2026-12-01: a traceback, a pydantic dump, and an infinite request written back as "unset"
+        ("[" * 100_000 + "\n", "bad.yaml: document 1: YAML nested deeper than"),
+        ('{"a":' * 3000 + "1" + "}" * 3000 + "\n", "bad.yaml: document 1: YAML nested deeper than"),
+        ("kind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: a, image: " + "i" * 1025 + "}]}\n",
+         "bad.yaml: document 1 (Pod default/p): spec.containers[0].image: String should have at most 1024 characters"),
+        ('{"workload_kind":"Pod","workload_name":"p","containers":[{"name":"a","req_cpu_mcpu":1e400}]}\n',
+         "bad.yaml: document 1 (Pod default/p): containers[0].req_cpu_mcpu: inf is out of range"),
     ],
 )
 def test_bad_input_exit_2_one_line(tmp_path: Path, content: str | None, expected: str,

@@ -12,7 +12,7 @@ from typing import IO, Any
 from pydantic import BaseModel, ValidationError
 
 from app.core.errors import InputError
-from app.core.schema import ConversionResult, InferenceRequest
+from app.core.schema import ConversionResult, InferenceRequest, check_numbers
 from app.workloads.convert import requests_from_yaml
 
 
@@ -46,19 +46,22 @@ def _validated(item: str | dict[str, Any], source: str, document: int) -> Infere
     """One InferenceRequest from a JSON line or a parsed object; a schema error names the field."""
     try:
         if isinstance(item, str):
-            return InferenceRequest.model_validate_json(item)
-        return InferenceRequest.model_validate(item)
+            req = InferenceRequest.model_validate_json(item)
+        else:
+            req = InferenceRequest.model_validate(item)
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or "<object>"
         raise InputError(err["msg"], source=source, document=document, field=field) from None
+    check_numbers(req, source, document)  # `1e400` is infinity, which NDJSON would write back as null
+    return req
 
 
 def _json_requests(text: str, source: str) -> ConversionResult | None:
     """A JSON InferenceRequest (object) or a JSON array of them; None when the text is something else."""
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deep for it: the YAML reader's limits say so
         return None
     items = data if isinstance(data, list) else [data]
     if not items or not all(isinstance(i, dict) and "workload_kind" in i for i in items):

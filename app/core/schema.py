@@ -24,6 +24,7 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from app.core.errors import InputError
 from app.core.kinds import WORKLOAD_KINDS
 
 SCHEMA_VERSION = "v1"
@@ -182,6 +183,52 @@ _HASHED_FIELDS = tuple(f for f in InferenceRequest.model_fields
 """What `InferenceRequest.spec_hash` takes as plain values; identity, annotations and the raw pod spec
 (its derived fields are hashed) are left out, containers and labels are added as dicts."""
 _hashed_values = operator.itemgetter(*_HASHED_FIELDS)
+
+
+MAX_EXACT_INT = 2**53
+"""Largest integer a float64 holds exactly: the largest number a request may carry (counts, millicores, MiB)."""
+_MAX_EXACT_FLOAT = float(MAX_EXACT_INT)  # compared as a float: a float-to-int comparison costs more
+
+_REQUEST_NUMBERS = (
+    "effective_req_cpu_mcpu", "effective_req_mem_mib", "effective_lim_cpu_mcpu", "effective_lim_mem_mib",
+    "replicas", "init_container_count", "sidecar_count", "gpu_count", "parallelism", "completions",
+)
+_CONTAINER_NUMBERS = ("req_cpu_mcpu", "req_mem_mib", "lim_cpu_mcpu", "lim_mem_mib")
+
+
+def check_numbers(req: InferenceRequest, source: str = "<request>", document: int | None = None) -> None:
+    """Refuse numbers no feature or energy can be computed from (inf, NaN, beyond 2^53): an `InputError`.
+
+    Why here and not in the field types: JSON `1e400` is infinity, which pydantic would otherwise write
+    back as `null` ("unset") in NDJSON, and derived fields (`effective_*`) are filled in after validation.
+    Every door applies it: the predictor, the file reader, the manifest converter. Containers first: a
+    derived field is only out of range because of one of them.
+    """
+    for i, c in enumerate(req.containers):
+        for name in _CONTAINER_NUMBERS:
+            value = getattr(c, name)
+            if value is not None and (value != value or value > _MAX_EXACT_FLOAT):  # NaN, inf, huge
+                raise out_of_range(value, source, f"containers[{i}].{name}", document, _what(req))
+    for name in _REQUEST_NUMBERS:
+        value = getattr(req, name)
+        if value is not None and (value != value or value > _MAX_EXACT_FLOAT):
+            raise out_of_range(value, source, name, document, _what(req))
+
+
+def _what(req: InferenceRequest) -> str:
+    return f"{req.workload_kind} {req.namespace}/{req.workload_name}"
+
+
+def out_of_range(value: float, source: str, field: str, document: int | None = None,
+                 what: str | None = None) -> InputError:
+    """The one message for a number beyond `MAX_EXACT_INT` (or not finite); a huge integer is shown cut short."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int past Python's 4,300-digit conversion limit
+        text = "a number of more than 4,300 digits"
+    text = text if len(text) <= 40 else text[:39] + "…"
+    return InputError(f"{text} is out of range (must be a finite number up to 2^53)", source=source,
+                      document=document, what=what, field=field)
 
 
 class SkippedDocument(BaseModel):

@@ -43,7 +43,7 @@ def _field(spec: str, lo: int, hi: int) -> set[int]:
     out: set[int] = set()
     for part in spec.split(","):
         base, _, step_s = part.partition("/")
-        step = int(step_s) if step_s else 1
+        step = _number(step_s) if step_s else 1
         if step < 1:
             raise ValueError(f"step must be ≥ 1 in {part!r}")
         if base in ("*", "?"):
@@ -62,7 +62,14 @@ def _field(spec: str, lo: int, hi: int) -> set[int]:
 
 def _value(s: str) -> int:
     s = s.strip().lower()
-    return _NAMES[s] if s in _NAMES else int(s)
+    return _NAMES[s] if s in _NAMES else _number(s, " nor a month or weekday name")
+
+
+def _number(s: str, alternative: str = "") -> int:
+    """A cron number: ASCII digits only (`int()` also takes `٣`, `+3` and `3_0`, and names nothing in its error)."""
+    if not (s.isascii() and s.isdigit()):
+        raise ValueError(f"{s!r} is {'neither' if alternative else 'not'} a number{alternative}")
+    return int(s)
 
 
 def runs_per_day(schedule: str) -> float:

@@ -24,7 +24,7 @@ import numpy as np
 
 from app.core.errors import ArtifactError, InputError
 from app.core.kinds import BATCH_KINDS
-from app.core.schema import POWER_TARGETS, STEP_SECONDS, InferenceRequest, Prediction
+from app.core.schema import MAX_EXACT_INT, POWER_TARGETS, STEP_SECONDS, InferenceRequest, Prediction, check_numbers
 from app.ml.artifacts import load_pair
 from app.ml.energy import check_horizon, horizon_energy
 from app.ml.features import WorkloadEncoder
@@ -57,38 +57,6 @@ def _new_prediction(fields: dict[str, Any]) -> Prediction:
     _set(pred, "__pydantic_extra__", None)
     _set(pred, "__pydantic_private__", None)
     return pred
-
-MAX_EXACT_INT = 2**53
-"""Largest integer a float64 holds exactly; counts beyond it are refused rather than overflowing."""
-_MAX_EXACT_FLOAT = float(MAX_EXACT_INT)  # compared as a float: a float-to-int comparison costs more
-
-_REQUEST_NUMBERS = (
-    "effective_req_cpu_mcpu", "effective_req_mem_mib", "effective_lim_cpu_mcpu", "effective_lim_mem_mib",
-    "replicas", "init_container_count", "sidecar_count", "gpu_count", "parallelism", "completions",
-)
-_CONTAINER_NUMBERS = ("req_cpu_mcpu", "req_mem_mib", "lim_cpu_mcpu", "lim_mem_mib")
-
-
-def check_numbers(req: InferenceRequest, source: str = "<request>") -> None:
-    """Refuse numbers the encoder cannot turn into finite features (inf, NaN, beyond 2^53).
-
-    Containers first: a derived field (effective_*) is only out of range because of one of them.
-    """
-    for i, c in enumerate(req.containers):
-        for name in _CONTAINER_NUMBERS:
-            value = getattr(c, name)
-            if value is not None and (value != value or value > _MAX_EXACT_FLOAT):  # NaN, inf, huge
-                raise _out_of_range(req, source, f"containers[{i}].{name}", value)
-    for name in _REQUEST_NUMBERS:
-        value = getattr(req, name)
-        if value is not None and (value != value or value > _MAX_EXACT_FLOAT):
-            raise _out_of_range(req, source, name, value)
-
-
-def _out_of_range(req: InferenceRequest, source: str, field: str, value: float) -> InputError:
-    return InputError(f"{value!r} is out of range (must be a finite number up to 2^53)", source=source,
-                      what=f"{req.workload_kind} {req.namespace}/{req.workload_name}", field=field)
-
 
 MIN_BATCH = 4
 """Missed specs computed together from this many on (`Predictor.misses`): below it one-row paths are faster."""

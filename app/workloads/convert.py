@@ -16,7 +16,15 @@ from pydantic import ValidationError
 
 from app.core.errors import InputError
 from app.core.kinds import KINDS, WORKLOAD_KINDS
-from app.core.schema import ContainerSpec, ConversionResult, InferenceRequest, SkippedDocument
+from app.core.schema import (
+    MAX_EXACT_INT,
+    ContainerSpec,
+    ConversionResult,
+    InferenceRequest,
+    SkippedDocument,
+    check_numbers,
+    out_of_range,
+)
 from app.workloads.quantities import QuantityError, cpu_to_mcpu, memory_to_mib
 from app.workloads.resources import (
     PodResources,
@@ -44,6 +52,10 @@ class _Ctx:
     def error(self, field: str, message: str) -> InputError:
         return InputError(message, source=self.source, document=self.document, what=self.what, field=field)
 
+    def out_of_range(self, field: str, value: Any) -> InputError:
+        """`app.core.schema.out_of_range`'s message, at the manifest's own field."""
+        return out_of_range(value, self.source, field, self.document, self.what)
+
 
 def _mapping(value: Any, ctx: _Ctx, field: str, *, required: bool = True) -> Mapping[str, Any]:
     if value.__class__ is dict:  # what YAML and JSON give: no abstract-class check (which costs more)
@@ -70,6 +82,8 @@ def _int(value: Any, ctx: _Ctx, field: str, default: int | None) -> int | None:
         return default
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ctx.error(field, f"expected a non-negative integer, got {_show(value)}")
+    if value > MAX_EXACT_INT:
+        raise ctx.out_of_range(field, value)
     return value
 
 
@@ -121,33 +135,48 @@ def _resources(raw: Mapping[str, Any], ctx: _Ctx, field: str) -> tuple[Resources
             where = f"{field}.resources.{section}.{name}"
             try:
                 if name == "cpu":
-                    parsed[section]["cpu"] = cpu_to_mcpu(qty)
+                    value = parsed[section]["cpu"] = cpu_to_mcpu(qty)
                 elif name == "memory":
-                    parsed[section]["memory"] = memory_to_mib(qty)
+                    value = parsed[section]["memory"] = memory_to_mib(qty)
                 elif name in GPU_RESOURCES or str(name).startswith(GPU_PREFIXES):
-                    gpus[section] += int(cpu_to_mcpu(qty) // 1000)
+                    value = cpu_to_mcpu(qty) // 1000
+                    gpus[section] += int(value) if value <= MAX_EXACT_INT else 0
                 else:
+                    value = 0.0
                     cpu_to_mcpu(qty)  # still a quantity: reject garbage early
             except QuantityError as exc:
                 raise ctx.error(where, str(exc)) from None
+            if value > MAX_EXACT_INT:
+                raise ctx.out_of_range(where, qty)
     return Resources(parsed["requests"], parsed["limits"]), max(gpus["requests"], gpus["limits"])
+
+
+_CONTAINER_FIELDS = {"req_cpu_mcpu": "resources.requests.cpu", "req_mem_mib": "resources.requests.memory",
+                     "lim_cpu_mcpu": "resources.limits.cpu", "lim_mem_mib": "resources.limits.memory"}
+"""`ContainerSpec` fields that a manifest spells differently; the others have the manifest's own names."""
 
 
 def _container(raw: Any, ctx: _Ctx, field: str, *, sidecar: bool) -> tuple[ContainerSpec, Resources, int]:
     c = _mapping(raw, ctx, field)
     name = _str(c.get("name"), ctx, f"{field}.name", required=True)
     res, gpus = _resources(c, ctx, field)
-    spec = ContainerSpec(
-        name=name,
-        image=_scalar(c.get("image"), ctx, f"{field}.image"),
-        command=_str_list(c.get("command"), ctx, f"{field}.command"),
-        args=_str_list(c.get("args"), ctx, f"{field}.args"),
-        req_cpu_mcpu=res.requests.get("cpu"),
-        req_mem_mib=res.requests.get("memory"),
-        lim_cpu_mcpu=res.limits.get("cpu"),
-        lim_mem_mib=res.limits.get("memory"),
-        sidecar=sidecar,
-    )
+    try:
+        spec = ContainerSpec(
+            name=name,
+            image=_scalar(c.get("image"), ctx, f"{field}.image"),
+            command=_str_list(c.get("command"), ctx, f"{field}.command"),
+            args=_str_list(c.get("args"), ctx, f"{field}.args"),
+            req_cpu_mcpu=res.requests.get("cpu"),
+            req_mem_mib=res.requests.get("memory"),
+            lim_cpu_mcpu=res.limits.get("cpu"),
+            lim_mem_mib=res.limits.get("memory"),
+            sidecar=sidecar,
+        )
+    except ValidationError as exc:  # the schema's bounds (name, image length, how many args)
+        err = exc.errors()[0]
+        loc = [str(p) for p in err["loc"]]
+        path = _CONTAINER_FIELDS.get(loc[0], loc[0]) + "".join(f"[{p}]" for p in loc[1:]) if loc else ""
+        raise ctx.error(f"{field}.{path}" if path else field, err["msg"]) from None
     return spec, res, gpus
 
 
@@ -212,6 +241,8 @@ def pod_spec_fields(raw_spec: Any, ctx: _Ctx | None = None, field: str = "spec")
                 overhead["memory"] = memory_to_mib(qty)
         except QuantityError as exc:
             raise ctx.error(f"{field}.overhead.{name}", str(exc)) from None
+        if overhead.get(name, 0.0) > MAX_EXACT_INT:
+            raise ctx.out_of_range(f"{field}.overhead.{name}", qty)
     pod = PodResources(app=app_res, init=init, overhead=overhead)
     req = effective_requests(pod)
     lim = effective_limits(pod)
@@ -290,12 +321,19 @@ def request_from_object(obj: Any, source: str = "<input>", document: int | None 
         else:
             replicas = _int(spec.get("replicas"), ctx, "spec.replicas", 1) or 0
     fields = pod_spec_fields(pod_spec, ctx, pod_spec_path)
+    template_labels = ".".join((*info.template, "metadata", "labels")) if info.template else "metadata.labels"
     labels = {**_str_map(meta.get("labels"), ctx, "metadata.labels"),
-              **_str_map(template_meta.get("labels"), ctx, "template.metadata.labels")}
+              **_str_map(template_meta.get("labels"), ctx, template_labels)}
     annotations = _str_map(meta.get("annotations"), ctx, "metadata.annotations")
     annotations.pop("kubectl.kubernetes.io/last-applied-configuration", None)
+    # where each request field comes from in the manifest, for the schema's errors
+    job = ".".join(info.template[:-1]) if info.replicas == "parallelism" else ""
+    origin = {"namespace": "metadata.namespace", "workload_name": "metadata.name", "labels": template_labels,
+              "annotations": "metadata.annotations", "schedule": "spec.schedule",
+              "parallelism": f"{job}.parallelism", "completions": f"{job}.completions",
+              "replicas": f"{job}.parallelism" if job else "spec.replicas"}
     try:
-        return InferenceRequest(
+        req = InferenceRequest(
             namespace=namespace,
             workload_kind=kind,
             workload_name=name,
@@ -309,7 +347,11 @@ def request_from_object(obj: Any, source: str = "<input>", document: int | None 
         )
     except ValidationError as exc:
         err = exc.errors()[0]
-        raise ctx.error(".".join(str(p) for p in err["loc"]) or "<document>", err["msg"]) from None
+        loc = [str(p) for p in err["loc"]]
+        field = ".".join([origin.get(loc[0], f"{pod_spec_path} ({loc[0]})"), *loc[1:]]) if loc else "<document>"
+        raise ctx.error(field, err["msg"]) from None
+    check_numbers(req, ctx.source, ctx.document)  # sums (effective_*) of fields checked one by one above
+    return req
 
 
 def complete_request(req: InferenceRequest, source: str = "<request>") -> InferenceRequest:

@@ -29,7 +29,7 @@ MIB_PER_TIB = 2**20
 class Facts(NamedTuple):
     """What the rules read, gathered once per spec in one pass (each rule then costs a comparison or two).
 
-    Numbers are finite and >= 0 here (the schema and `app.serving.predictor.check_numbers`), so "some
+    Numbers are finite and >= 0 here (the schema and `app.core.schema.check_numbers`), so "some
     value above x" is "the largest above x" and "some value in (0, 1)" is "the smallest positive below 1".
     """
 

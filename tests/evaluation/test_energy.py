@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from app.core.errors import InputError
@@ -56,3 +58,14 @@ def test_cronjob_with_a_bad_schedule_names_the_field() -> None:
     req = InferenceRequest(workload_kind="CronJob", workload_name="c", containers=C, schedule="every day")
     with pytest.raises(InputError, match="schedule"):
         horizon_energy(req, 2.0, 24.0, run_duration_s=600.0)
+
+
+@pytest.mark.parametrize(("schedule", "message"), [
+    ("H * * * *", "'h' is neither a number nor a month or weekday name"),  # Jenkins' hash syntax, not cron
+    ("*/x * * * *", "'x' is not a number"),
+    ("0 ٣ * * *", "'٣' is neither a number"),  # int() reads Arabic-Indic digits; cron does not
+    ("*/+5 * * * *", "'+5' is not a number"),
+])
+def test_a_schedule_that_is_not_cron_says_which_part(schedule: str, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        runs_per_day(schedule)

@@ -83,6 +83,28 @@ def test_gpu_and_affinity_instance_type() -> None:
         ("kind: Job\nmetadata: {name: j}\nspec: {parallelism: -1, template: {spec: {containers: [{name: a}]}}}\n",
          "spec.parallelism", "non-negative integer"),
         ("kind: Deployment\nspec: {}\n", "metadata", "required field is missing"),
+        # the schema's bounds and the 2^53 range, at the manifest's own field (audit 2026-12-01: a 500 before)
+        ("kind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: a, image: " + "a" * 1025 + "}]}\n",
+         "spec.containers[0].image", "at most 1024 characters"),
+        ("kind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: " + "n" * 254 + "}]}\n",
+         "spec.containers[0].name", "at most 253 characters"),
+        ("kind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: a, command: [" + "x, " * 257 + "x]}]}\n",
+         "spec.containers[0].command", "at most 256 items"),
+        ("kind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: a, resources: {requests: {cpu: 1Ei}}}]}\n",
+         "spec.containers[0].resources.requests.cpu", "'1Ei' is out of range"),
+        ("kind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: a, resources: {limits: {nvidia.com/gpu: 1e30}}}]}"
+         "\n", "spec.containers[0].resources.limits.nvidia.com/gpu", "is out of range"),
+        ("kind: Pod\nmetadata: {name: p}\nspec: {overhead: {cpu: 1Ei}, containers: [{name: a}]}\n",
+         "spec.overhead.cpu", "'1Ei' is out of range"),
+        ("kind: Job\nmetadata: {name: j}\nspec: {parallelism: 99999999999999999999, template: {spec: {containers: "
+         "[{name: a}]}}}\n", "spec.parallelism", "99999999999999999999 is out of range"),
+        ("kind: Deployment\nmetadata: {name: d}\nspec: {replicas: 9007199254740993, template: {spec: {containers: "
+         "[{name: a}]}}}\n", "spec.replicas", "is out of range"),
+        ("kind: CronJob\nmetadata: {name: c}\nspec: {schedule: '* * * * *', jobTemplate: {spec: {template: {metadata: "
+         "{labels: {k: [1]}}, spec: {containers: [{name: a}]}}}}}\n",
+         "spec.jobTemplate.spec.template.metadata.labels.k", "expected a string"),
+        ("kind: Deployment\nmetadata: {name: d}\nspec: {template: {metadata: {labels: {k: {a: 1}}}, spec: {containers: "
+         "[{name: a}]}}}\n", "spec.template.metadata.labels.k", "expected a string"),
     ],
 )
 def test_malformed_input_names_document_and_field(doc: str, field: str | None, message: str) -> None:
