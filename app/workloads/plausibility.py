@@ -7,7 +7,10 @@ pod). These rules say the latter, each with the reason a person reads. The bound
 beyond the ordinary nodes public clouds sell (192 vCPU and 4 TiB: AWS x2iedn.32xlarge has 128 vCPU and
 4 TiB; GCP a2-megagpu-16g and Azure ND 16 GPUs at most per node; the 24 TiB u7in machines are
 not Kubernetes nodes anyone sizes a pod to), and Kubernetes' documented scalability limits (150,000
-pods per cluster).
+pods per cluster, 5,000 nodes). GPU pods are bounded by the GPU nodes clouds sell: at most 2 TiB of memory
+(AWS p5.48xlarge), and more than 8 GPUs only on 16-GPU nodes with at most 96 vCPU and 1,360 GB (GCP
+a2-megagpu-16g; AWS p2.16xlarge has 64 vCPU and 732 GiB). A memory limit below 4 MiB starts no container
+(Docker refuses limits under 6 MB; runc reports "container init was OOM-killed (memory limit too low?)").
 A rule fires only on a value a user wrote; unset fields are never implausible.
 """
 
@@ -21,9 +24,14 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from app.core.schema import InferenceRequest
-from app.workloads.software import known, parse_image
+from app.workloads.software import known, parse_image, runs_no_gpu_code
 
 MIB_PER_TIB = 2**20
+MIB_PER_GB = 1e9 / 2**20
+CLUSTER_NODES = 5_000
+"""Kubernetes' documented largest cluster (kubernetes.io/docs/setup/best-practices/cluster-large)."""
+NODE_VCPUS, NODE_MEM_TIB, NODE_GPUS = 192, 4, 16
+"""The largest ordinary node the per-pod rules allow (module docstring)."""
 
 
 class Facts(NamedTuple):
@@ -38,6 +46,8 @@ class Facts(NamedTuple):
     mem: float | None  # the same for memory, MiB
     container_cpu: float  # the smallest positive CPU request or limit of any container (inf: none)
     container_mem: float  # the same for memory
+    container_mem_limit: float  # the smallest positive memory limit of any container (inf: none)
+    pods: int  # pods at once: replicas, or a Job's parallelism when larger
 
 
 def _largest(a: float | None, b: float | None) -> float | None:
@@ -45,7 +55,7 @@ def _largest(a: float | None, b: float | None) -> float | None:
 
 
 def facts(req: InferenceRequest) -> Facts:
-    cpu = mem = math.inf
+    cpu = mem = mem_limit = math.inf
     for c in req.containers:
         for v in (c.req_cpu_mcpu, c.lim_cpu_mcpu):
             if v is not None and 0 < v < cpu:
@@ -53,8 +63,17 @@ def facts(req: InferenceRequest) -> Facts:
         for v in (c.req_mem_mib, c.lim_mem_mib):
             if v is not None and 0 < v < mem:
                 mem = v
+        if c.lim_mem_mib is not None and 0 < c.lim_mem_mib < mem_limit:
+            mem_limit = c.lim_mem_mib
     return Facts(req, _largest(req.effective_req_cpu_mcpu, req.effective_lim_cpu_mcpu),
-                 _largest(req.effective_req_mem_mib, req.effective_lim_mem_mib), cpu, mem)
+                 _largest(req.effective_req_mem_mib, req.effective_lim_mem_mib), cpu, mem, mem_limit,
+                 max(req.replicas, req.parallelism or 0))
+
+
+def _all_gpu_free(f: Facts) -> bool:
+    """Every container's image names known software that runs no GPU code (`app.workloads.software`)."""
+    return all((sw := known(parse_image(c.image).name)) is not None and runs_no_gpu_code(sw)
+               for c in f.req.containers)
 
 
 @dataclass(frozen=True)
@@ -101,6 +120,19 @@ RULES: tuple[Rule, ...] = (
     Rule("memory above 4 TiB per pod (larger than ordinary nodes)",
          lambda f: f.mem is not None and f.mem > 4 * MIB_PER_TIB),
     Rule("memory set below 1 MiB (no runtime starts in it)", lambda f: f.container_mem < 1),
+    Rule("a memory limit below 4 MiB (no container starts in it)", lambda f: f.container_mem_limit < 4),
+    Rule("more CPU in total than a whole cluster has (replicas × CPU above 5,000 nodes × 192 vCPU)",
+         lambda f: f.cpu is not None and f.pods * f.cpu > CLUSTER_NODES * NODE_VCPUS * 1000),
+    Rule("more memory in total than a whole cluster has (replicas × memory above 5,000 nodes × 4 TiB)",
+         lambda f: f.mem is not None and f.pods * f.mem > CLUSTER_NODES * NODE_MEM_TIB * MIB_PER_TIB),
+    Rule("more GPUs in total than a whole cluster has (replicas × GPUs above 5,000 nodes × 16)",
+         lambda f: f.pods * f.req.gpu_count > CLUSTER_NODES * NODE_GPUS),
+    Rule("GPUs with more than 2 TiB of memory (no GPU node has more)",
+         lambda f: f.req.gpu_count > 0 and f.mem is not None and f.mem > 2 * MIB_PER_TIB),
+    Rule("more than 8 GPUs with more than 96 vCPU or 1,360 GB of memory (what 16-GPU nodes have)",
+         lambda f: f.req.gpu_count > 8 and ((f.cpu or 0) > 96_000 or (f.mem or 0) > 1_360 * MIB_PER_GB)),
+    Rule("GPUs for software that runs no GPU code (every container is a known cache, database, queue, web "
+         "server, proxy, agent or shell)", lambda f: f.req.gpu_count > 0 and _all_gpu_free(f)),
     Rule("CPU and memory both set to zero", lambda f: f.cpu == 0 and f.mem == 0),
     Rule("more than 16 GPUs in one pod", lambda f: f.req.gpu_count > 16),
     Rule("GPUs driven by less than 100 millicores per GPU",

@@ -275,6 +275,21 @@ SOFTWARE: dict[str, Software] = _table([
 ])
 
 
+GPU_FREE_CATEGORIES = frozenset({
+    "cache", "sql-database", "document-database", "wide-column-database", "kv-store", "object-store", "queue",
+    "coordination", "web-server", "ingress", "proxy", "gateway", "mesh-proxy", "control-plane",
+    "observability-server", "dashboard", "observability-agent", "log-shipper", "cluster-component",
+})
+GPU_FREE_FAMILIES = frozenset({"shell", "cli-tool"})
+"""Software that runs no GPU code: none of the table's programs in these categories or families links a GPU
+runtime (CUDA, ROCm, oneAPI); busybox and alpine images have no glibc for the driver's libraries either.
+ML, batch, API and worker software may, and so may anything the table does not know."""
+
+
+def runs_no_gpu_code(sw: Software) -> bool:
+    return sw.category in GPU_FREE_CATEGORIES or sw.family in GPU_FREE_FAMILIES
+
+
 @functools.lru_cache(maxsize=8192)
 def known(word: str) -> Software | None:
     """The table's software for a name, alias or a name with a common suffix (`-server`, `-operator`)."""
