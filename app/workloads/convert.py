@@ -9,6 +9,7 @@ malformed workloads raise `InputError` naming the document and the field.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -105,15 +106,18 @@ def _str(value: Any, ctx: _Ctx, field: str, *, required: bool = False) -> str | 
 
 
 def _scalar(value: Any, ctx: _Ctx, field: str) -> str:
-    """A string-valued field written as any YAML scalar (`version: 1.2` is read as the text "1.2");
-    a list or mapping is an error naming the field."""
+    """A string-valued field written as a plain YAML scalar (`version: 1.2` is read as the text "1.2",
+    `enabled: true` as "true", an unquoted date as its ISO text); anything else (a list, a mapping, `!!binary`
+    bytes, a `!!set`) is an error naming the field: its text would not be what the user wrote."""
     if value.__class__ is str:
         return value  # type: ignore[no-any-return]
     if value is None:
         return ""
-    if isinstance(value, Mapping | list):
-        raise ctx.error(field, f"expected a string, got {type(value).__name__} {_show(value)}")
-    return str(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float | datetime.date):
+        return str(value)
+    raise ctx.error(field, f"expected a string, got {type(value).__name__} {_show(value)}")
 
 
 def _str_map(value: Any, ctx: _Ctx, field: str) -> dict[str, str]:

@@ -105,6 +105,10 @@ def test_gpu_and_affinity_instance_type() -> None:
          "spec.jobTemplate.spec.template.metadata.labels.k", "expected a string"),
         ("kind: Deployment\nmetadata: {name: d}\nspec: {template: {metadata: {labels: {k: {a: 1}}}, spec: {containers: "
          "[{name: a}]}}}\n", "spec.template.metadata.labels.k", "expected a string"),
+        ("kind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: a, image: !!binary aGVsbG8=}]}\n",
+         "spec.containers[0].image", "expected a string, got bytes"),  # was the image "b'hello'"
+        ("kind: Pod\nmetadata: {name: p, labels: {k: !!set {a: null}}}\nspec: {containers: [{name: a}]}\n",
+         "metadata.labels.k", "expected a string, got set"),
     ],
 )
 def test_malformed_input_names_document_and_field(doc: str, field: str | None, message: str) -> None:
@@ -199,3 +203,11 @@ def test_completing_a_request_is_pydantics_copy_with_the_derived_fields(given: d
     assert done == expected and done.model_dump_json() == expected.model_dump_json()
     assert done.model_dump(exclude_unset=True) == expected.model_dump(exclude_unset=True)
     assert {k: getattr(done, k) for k in derived} == {**derived, **given}
+
+
+def test_plain_scalars_in_string_fields_read_as_written() -> None:
+    """`enabled: true` is the label value "true" (Python's str() would say "True"), numbers and dates their text."""
+    text = ("apiVersion: v1\nkind: Pod\nmetadata: {name: p, labels: {a: true, b: 1.5, c: 2024-01-01, d: 7}}\n"
+            "spec: {containers: [{name: a, image: nginx}]}\n")
+    labels = requests_from_yaml(text, "x.yaml").requests[0].labels
+    assert labels == {"a": "true", "b": "1.5", "c": "2024-01-01", "d": "7"}
