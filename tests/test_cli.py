@@ -96,6 +96,23 @@ def test_bad_input_exit_2_one_line(tmp_path: Path, content: str | None, expected
         assert expected in lines[0].replace(str(tmp_path) + "/", "")
 
 
+@pytest.mark.parametrize(("content", "expected"), [
+    ("", "bad.yaml: no Kubernetes object in the YAML"),
+    ("---\n" * 10_000, "bad.yaml: no Kubernetes object in the YAML"),
+    ("apiVersion: v1\nkind: Service\nmetadata: {name: s}\n",
+     "bad.yaml: no workload to predict for (document 1: Service is not a workload)"),
+])
+def test_predict_with_nothing_to_predict_says_so(tmp_path: Path, content: str, expected: str,
+                                                 tiny_artifacts: tuple[Path, Path],
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """As the API answers 422: an empty answer with exit 0 looked like success (audit 2026-12-01)."""
+    (tmp_path / "bad.yaml").write_text(content)
+    enc, model = tiny_artifacts
+    code, out, err = call(capsys, "predict", str(tmp_path / "bad.yaml"), "--encoder", str(enc), "--model", str(model))
+    assert (code, out) == (2, "")
+    assert err.strip().replace(str(tmp_path) + "/", "") == f"error: {expected}"
+
+
 def test_bad_input_through_the_real_entry_point(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text("kind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: a, resources: "
                                        "{limits: {cpu: 12xyz}}}]}\n")

@@ -441,6 +441,15 @@ def requests_from_objects(docs: Iterable[Any], source: str = "<input>") -> Conve
     return ConversionResult(source=source, requests=requests, skipped=skipped)
 
 
+def nothing_to_predict(result: ConversionResult) -> InputError:
+    """The error for an input with no workload in it: what was skipped and why, or that it held no object.
+    One message for the CLI and the API."""
+    if result.skipped:
+        why = "; ".join(f"document {s.document}: {s.reason}" for s in result.skipped[:5])
+        return InputError(f"no workload to predict for ({why})", source=result.source)
+    return InputError("no Kubernetes object in the YAML", source=result.source)
+
+
 def requests_from_yaml(text: str, source: str = "<input>", limits: YamlLimits | None = None) -> ConversionResult:
     """Parse YAML (one or many documents, or a `kind: List`) and convert every workload in it."""
     return requests_from_objects(load_documents(text, source, limits), source)

@@ -177,12 +177,15 @@ def predict_cmd(args: argparse.Namespace) -> int:
     from app.adapters.files import read_requests
     from app.cli.render import HUMAN_FORMATS, MONTH_HOURS, render_predictions
     from app.serving.predictor import Predictor
+    from app.workloads.convert import nothing_to_predict
 
     source = args.input_flag or args.input
     if not source:
         print("error: give a manifest or NDJSON file (or - for stdin)", file=sys.stderr)
         return 2
     result = read_requests(source)
+    if not result.requests:
+        raise nothing_to_predict(result)
     for skip in result.skipped:
         print(f"{result.source}: document {skip.document}: skipped: {skip.reason}", file=sys.stderr)
     fmt = args.format or ("table" if not args.out and sys.stdout.isatty() else "ndjson")
