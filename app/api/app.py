@@ -16,7 +16,7 @@ from starlette.routing import Route
 
 from app import __version__
 from app.api.errors import install_error_handlers
-from app.api.limits import BodyLimitMiddleware
+from app.api.limits import YAML_CONVERSIONS_AT_ONCE, BodyLimitMiddleware
 from app.api.metrics import ApiMetrics, MetricsMiddleware
 from app.api.routes import router
 from app.api.routes.admission import namespace_power
@@ -34,8 +34,9 @@ spec, with a k-nearest-neighbours model trained on measured (Kepler) power.
 * `POST /admission/mutate`, `POST /admission/validate` — the admission webhook (AdmissionReview v1).
 * `GET /metrics` — Prometheus metrics. `/docs` (Swagger UI) and `/redoc` (ReDoc) work without internet.
 
-Errors are `{"detail": "<one line naming the document and field>"}`: 413 body over MAX_BODY_BYTES or a YAML alias
-bomb, 415 wrong Content-Type, 422 invalid content, 503 model not loaded.
+Errors are `{"detail": "<one line naming the document and field>"}`: 413 body over MAX_BODY_BYTES, a YAML alias
+bomb or more than MAX_YAML_OBJECTS (256) objects, 415 wrong Content-Type or a compressed body (Content-Encoding),
+422 invalid content, 503 model not loaded.
 """
 
 TAGS = [
@@ -57,6 +58,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         service.encode_limiter = anyio.CapacityLimiter(1)
+        service.yaml_limiter = anyio.CapacityLimiter(YAML_CONVERSIONS_AT_ONCE)
         if background:
             service.start_loading(loader)
         else:

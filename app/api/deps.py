@@ -12,10 +12,9 @@ from fastapi import Depends, Request
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive
 
-from app.api.errors import UnsupportedMediaTypeError
+from app.api.errors import UnsupportedEncodingError, UnsupportedMediaTypeError
 from app.api.service import ServiceState
 from app.core.errors import InputError
-from app.workloads.yamlload import YamlLimits
 
 if TYPE_CHECKING:  # scikit-learn comes in with the predictor, loaded by the lifespan rather than at import
     from app.serving.predictor import Predictor
@@ -43,8 +42,26 @@ async def get_predictor(request: Request) -> Predictor:
 PredictorDep = Annotated["Predictor", Depends(get_predictor)]
 
 
+def require_identity_encoding(request: Request) -> None:
+    """415 for a body sent compressed (any Content-Encoding but identity), before it is read.
+
+    Without this, a gzip body reached the parser as bytes (a 422 "not UTF-8 text") and `br` on a plain
+    body was silently taken as plain. Bodies are never decompressed (`UnsupportedEncodingError`).
+    """
+    for key, value in request.scope["headers"]:
+        if key == b"content-encoding":
+            codings = value.decode("latin-1").strip().lower()
+            if any(c.strip() not in ("", "identity") for c in codings.split(",")):
+                raise UnsupportedEncodingError(
+                    f"Content-Encoding {codings[:40]!r} is not supported: send the body uncompressed "
+                    "(no Content-Encoding, or identity)",
+                    source="body",
+                )
+
+
 def require_json(request: Request) -> None:
-    """415 unless the body is sent as JSON (called by `app.api.body.LeanJSONRoute` before it reads the body)."""
+    """415 unless the body is sent as JSON, uncompressed (called by `app.api.body.LeanJSONRoute` before it
+    reads the body)."""
     kind = media_type(request)
     if kind != "application/json" and not (kind.startswith("application/") and kind.endswith("+json")):
         raise UnsupportedMediaTypeError(
@@ -52,13 +69,7 @@ def require_json(request: Request) -> None:
             "`Content-Type: application/json`",
             source="body",
         )
-
-
-async def get_yaml_limits(request: Request) -> YamlLimits:
-    return request.app.state.service.yaml_limits  # type: ignore[no-any-return]
-
-
-YamlLimitsDep = Annotated[YamlLimits, Depends(get_yaml_limits)]
+    require_identity_encoding(request)
 
 
 async def read_body(receive: Receive) -> bytes:
@@ -88,6 +99,7 @@ async def read_yaml_text(request: Request) -> str:
             "`Content-Type: text/plain` (application/yaml, application/x-yaml and text/yaml work too)",
             source="body",
         )
+    require_identity_encoding(request)
     raw = await read_body(request.receive)
     try:
         text = raw.decode("utf-8")

@@ -2,7 +2,9 @@
 
 Domain errors (`app.core.errors`) carry what went wrong and where; this module only picks the status
 code and renders `{"detail": "<one line>", "errors": [...]}`. User input never ends in a 500:
-bad content → 422, too large → 413, wrong media type → 415, no model loaded → 503.
+bad content → 422, too large → 413, wrong media type or content coding → 415, no model loaded → 503.
+A client that goes away before its body is complete is no error of ours either: it is counted as 499
+(`CLIENT_CLOSED_REQUEST`), and nothing is sent.
 """
 
 from __future__ import annotations
@@ -10,13 +12,14 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from app.core.errors import ArtifactError, InputError, NotReadyError, PodPowerError, TooLargeError, UpstreamError
 
@@ -25,6 +28,17 @@ log = logging.getLogger("app.api")
 
 class UnsupportedMediaTypeError(InputError):
     """The request's Content-Type is not one the endpoint reads (HTTP 415)."""
+
+    headers: ClassVar[dict[str, str] | None] = None
+    """Response headers that go with the 415."""
+
+
+class UnsupportedEncodingError(UnsupportedMediaTypeError):
+    """The body is sent with a Content-Encoding (gzip, br, …): 415 with `Accept-Encoding: identity`, as RFC 9110
+    §15.5.16 asks. Bodies are never decompressed: the size limits count the bytes as sent, so a gzip bomb
+    stays a few kilobytes."""
+
+    headers: ClassVar[dict[str, str] | None] = {"Accept-Encoding": "identity"}
 
 
 STATUS_BY_ERROR: tuple[tuple[type[PodPowerError], int], ...] = (
@@ -37,6 +51,15 @@ STATUS_BY_ERROR: tuple[tuple[type[PodPowerError], int], ...] = (
     (PodPowerError, 503),  # any other domain error on the request path is a service set-up problem
 )
 """Most specific class first; the first match wins."""
+
+
+CLIENT_CLOSED_REQUEST = 499
+"""nginx's status for a client that closed the connection before it was answered: what /metrics counts for a
+request whose body never arrived whole. Never sent (there is no one to send it to), and not a 5xx."""
+
+ANSWERED_STATUS = "podpower.answered_status"
+"""Scope key: the status the connection's protocol answered with itself before cutting the request off (the
+408 of BODY_TIMEOUT_S, `app.api.limits`); /metrics counts that status rather than 499."""
 
 
 def status_for(exc: PodPowerError) -> int:
@@ -126,7 +149,17 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     status = status_for(exc)
     if status >= 500:
         log.warning("%s %s -> %d: %s", request.method, request.url.path, status, exc)
-    return render_error(status, str(exc))
+    return render_error(status, str(exc), headers=getattr(exc, "headers", None))
+
+
+async def _client_gone(request: Request, exc: Exception) -> JSONResponse:
+    """The client went away (or was cut off at BODY_TIMEOUT_S) before its body was complete. The answer is
+    dropped by the server, unsent; it only carries the status /metrics counts."""
+    status = request.scope.get(ANSWERED_STATUS, CLIENT_CLOSED_REQUEST)
+    if status == CLIENT_CLOSED_REQUEST:
+        log.info("%s %s: the client closed the connection before its body was complete", request.method,
+                 request.url.path)
+    return render_error(status, "client closed the request")
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -161,5 +194,6 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(PodPowerError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)

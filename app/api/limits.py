@@ -1,5 +1,6 @@
-"""Request limits: body size (MAX_BODY_BYTES, an ASGI middleware) and, per connection, head size and read
-timeouts (MAX_HEADER_BYTES, HEADER_TIMEOUT_S, BODY_TIMEOUT_S: an HTTP protocol for uvicorn).
+"""Request limits: body size (MAX_BODY_BYTES, an ASGI middleware), objects in a YAML body (MAX_YAML_OBJECTS)
+and, per connection, head size and read timeouts (MAX_HEADER_BYTES, HEADER_TIMEOUT_S, BODY_TIMEOUT_S: an HTTP
+protocol for uvicorn).
 
 A declared `Content-Length` over the limit is answered with 413 before a byte of the body is read
 (within the limit, it is all the server's HTTP parser will deliver); a chunked body is counted as
@@ -20,9 +21,30 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from app.api.errors import render_error
+from app.api.errors import ANSWERED_STATUS, render_error
 from app.core.errors import TooLargeError
 from app.core.settings import Settings, get_settings
+
+MAX_YAML_OBJECTS = 256
+"""Most Kubernetes objects (YAML documents, each item of a `kind: List` counted) one from-yaml body may hold.
+
+Why a count as well as MAX_BODY_BYTES: 1 MiB holds ~6,000 small Deployments, and converting and predicting
+them cost ~1 s of CPU a body; 16 such bodies at once held the server for 15 s, `/healthz` answering up to 2 s
+late, past the pod's 3 s liveness timeout under more load (docs/api.md, Limits, has the measurements). 256 is
+/predict's own order (128 containers a request) with room for the objects a manifest bundle carries beside
+each workload (Service, ConfigMap, ServiceAccount). Counted after parsing, before any object is converted
+(`app.api.routes.yaml`); more is a 413.
+"""
+
+YAML_CONVERSIONS_AT_ONCE = 1
+"""Large YAML bodies parsed and converted in the thread pool at the same time. The work is pure Python
+(it holds the GIL), so more threads add no throughput; they only take the event loop's turns, and
+/healthz answers late. One at a time, a burst of bodies queues (holding only its text) instead."""
+
+
+def too_many_objects(count: int) -> TooLargeError:
+    return TooLargeError(f"{count} Kubernetes objects, more than {MAX_YAML_OBJECTS} (the MAX_YAML_OBJECTS "
+                         "limit); send them in several requests", source="body")
 
 
 def body_too_large(limit: int) -> TooLargeError:
@@ -144,6 +166,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         answer = (cycle is None or cycle.response_complete) if self._in_head else not cycle.response_started
         if answer:
             self.transport.write(_refusal(status, detail))
+            if not self._in_head:  # the app sees a disconnect: it counts this status (app.api.errors)
+                cycle.scope[ANSWERED_STATUS] = status  # type: ignore[literal-required]
         self.logger.warning("%s: %s", self.client, detail)
         self.transport.close()
 

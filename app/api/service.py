@@ -69,6 +69,9 @@ class ServiceState:
     encode_limiter: Any = None
     """One slow (SBERT) prediction at a time in the thread pool: torch already uses every core, and
     16 concurrent encodes measured 20 req/s against ~45 for one at a time. Set by the lifespan."""
+    yaml_limiter: Any = None
+    """Large YAML bodies parsed and converted in the thread pool at once (`YAML_CONVERSIONS_AT_ONCE`).
+    Set by the lifespan."""
     _thread: threading.Thread | None = field(default=None, repr=False)
     _batcher: MissBatcher | None = field(default=None, repr=False)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import time
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.api.app import create_app
+from app.api.limits import MAX_YAML_OBJECTS
 from tests.api.conftest import settings_for
 
 YAML = {"Content-Type": "text/plain"}
@@ -134,6 +136,28 @@ def test_predict_wrong_content_type_is_415(client: TestClient, ctype: str | None
     assert "application/json" in r.json()["detail"]
 
 
+# -- Content-Encoding: every endpoint with a body -----------------------------------------------------
+BODIES = [("/predict", "application/json", json.dumps(GOOD)), ("/predict/from-yaml", "text/plain", DEPLOYMENT % "1"),
+          ("/infer/from-yaml", "text/plain", DEPLOYMENT % "1"), ("/admission/mutate", "application/json", "{}"),
+          ("/admission/validate", "application/json", "{}")]
+
+
+@pytest.mark.parametrize(("path", "ctype", "body"), BODIES)
+@pytest.mark.parametrize("encoding", ["gzip", "br", "deflate", "identity, gzip", "GZIP"])
+def test_compressed_body_is_415(client: TestClient, path: str, ctype: str, body: str, encoding: str) -> None:
+    """A gzip body was a 422 "not UTF-8 text", `br` on a plain body was taken as plain: now 415, unread.
+    The same body sent plainly (no coding, or `identity`) is read as before."""
+    data = gzip.compress(body.encode()) if "gzip" in encoding.lower() else body.encode()
+    r = client.post(path, content=data, headers={"Content-Type": ctype, "Content-Encoding": encoding})
+    assert r.status_code == 415, r.text
+    assert r.json()["detail"] == (f"body: Content-Encoding {encoding.lower()!r} is not supported: send the body "
+                                  "uncompressed (no Content-Encoding, or identity)")
+    assert r.headers["accept-encoding"] == "identity"
+    for plain in ("identity", ""):
+        r = client.post(path, content=body, headers={"Content-Type": ctype, "Content-Encoding": plain})
+        assert r.status_code == (400 if path.startswith("/admission/") else 200), r.text  # `{}` is no review
+
+
 # -- YAML endpoints ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("path", ["/predict/from-yaml", "/infer/from-yaml"])
 @pytest.mark.parametrize("ctype", ["application/json", "application/x-www-form-urlencoded", None])
@@ -216,6 +240,35 @@ def test_control_character_after_an_alias_is_422(client: TestClient) -> None:
     assert status == 422
     assert detail == ("body: document 1: invalid YAML: control characters are not allowed (character #x0001) "
                       "at line 1, column 2")
+
+
+SERVICE = "apiVersion: v1\nkind: Service\nmetadata: {name: web}\n"
+
+
+def many_objects(n: int, shape: str, first: str = "100m") -> str:
+    """`n` Kubernetes objects, the first a Deployment requesting `first` CPU: as documents (Deployments and
+    Services, alternately, and empty documents, which are no objects), or as the items of a `kind: List`."""
+    if shape == "list":
+        items = [f"- {{kind: Deployment, metadata: {{name: w{i}}}, spec: {{template: {{spec: {{containers: "
+                 f"[{{name: c, resources: {{requests: {{cpu: {first if i == 0 else '100m'}}}}}}}]}}}}}}}}\n"
+                 for i in range(n)]
+        return "apiVersion: v1\nkind: List\nitems:\n" + "".join(items)
+    docs = [DEPLOYMENT % first] + [SERVICE if i % 2 else DEPLOYMENT % "100m" for i in range(1, n)]
+    return "---\n".join(docs) + "---\n" * 10
+
+
+@pytest.mark.parametrize("path", ["/predict/from-yaml", "/infer/from-yaml"])
+@pytest.mark.parametrize("shape", ["documents", "list"])
+def test_more_objects_than_the_limit_is_413(client: TestClient, path: str, shape: str) -> None:
+    """MAX_YAML_OBJECTS objects are converted; one more is a 413, counted (a List's items too) before any
+    object is converted: the first one, which would be a 422, is never read."""
+    r = client.post(path, content=many_objects(MAX_YAML_OBJECTS, shape), headers=YAML)
+    assert r.status_code == 200, r.text[:300]
+    n = MAX_YAML_OBJECTS + 1
+    status, detail = post_yaml(client, many_objects(n, shape, first="12xyz"), path)
+    assert status == 413
+    assert detail == (f"body: {n} Kubernetes objects, more than {MAX_YAML_OBJECTS} (the MAX_YAML_OBJECTS limit); "
+                      "send them in several requests")
 
 
 def test_body_over_the_limit_is_413(tiny_artifacts: tuple[Path, Path]) -> None:

@@ -2,21 +2,26 @@
 
 The server runs with small limits from the environment (MAX_HEADER_BYTES, HEADER_TIMEOUT_S, BODY_TIMEOUT_S,
 KEEP_ALIVE_TIMEOUT_S, LIMIT_CONCURRENCY), so every test is bounded in time: each waits at most a few
-seconds past the limit it checks, and every socket has its own timeout.
+seconds past the limit it checks, and every socket has its own timeout. Its log goes to a file, so a
+test can check what a refused or abandoned request logged (an ERROR traceback is a bug).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import socket
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
-from tests.api.test_server import start, stop, wait_for
-from tests.conftest import free_port
+from tests.conftest import REPO, free_port
+from tests.processes import running
 
 pytestmark = pytest.mark.server
 
@@ -30,18 +35,22 @@ SLACK_S = 2.0
 
 
 @pytest.fixture(scope="module")
-def port(tiny_artifacts: tuple[Path, Path]) -> Iterator[int]:
+def served(tiny_artifacts: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path]]:
+    """The server's port and its log file."""
     port = free_port()
+    log = tmp_path_factory.mktemp("limits_server") / "server.log"
     env = {"MAX_HEADER_BYTES": str(MAX_HEADER_BYTES), "HEADER_TIMEOUT_S": str(HEADER_TIMEOUT_S),
            "BODY_TIMEOUT_S": str(BODY_TIMEOUT_S), "KEEP_ALIVE_TIMEOUT_S": str(KEEP_ALIVE_TIMEOUT_S),
            "LIMIT_CONCURRENCY": str(LIMIT_CONCURRENCY)}
-    proc = start(["-m", "app", "serve", "--host", "127.0.0.1", "--port", str(port), "--encoder",
-                  str(tiny_artifacts[0]), "--model", str(tiny_artifacts[1])], env=env)
-    try:
-        wait_for(f"http://127.0.0.1:{port}", "/readyz", proc)
-        yield port
-    finally:
-        stop(proc)
+    cmd = [sys.executable, "-m", "app", "serve", "--host", "127.0.0.1", "--port", str(port), "--encoder",
+           str(tiny_artifacts[0]), "--model", str(tiny_artifacts[1])]
+    with running(cmd, f"http://127.0.0.1:{port}/readyz", log, env={**os.environ, **env}, cwd=REPO):
+        yield port, log
+
+
+@pytest.fixture(scope="module")
+def port(served: tuple[int, Path]) -> int:
+    return served[0]
 
 
 def connect(port: int) -> socket.socket:
@@ -62,6 +71,27 @@ def read_all(s: socket.socket) -> bytes:
 def status_and_detail(answer: bytes) -> tuple[int, str]:
     head, _, body = answer.partition(b"\r\n\r\n")
     return int(head.split(b" ", 2)[1]), json.loads(body)["detail"]
+
+
+def request_counts(port: int) -> dict[tuple[str, str], float]:
+    """`podpower_http_requests_total` by (route, status), from /metrics."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=SLACK_S).text
+    pattern = r'^podpower_http_requests_total\{route="([^"]*)",status="(\d+)"\} (\S+)$'
+    return {(m[1], m[2]): float(m[3]) for m in re.finditer(pattern, text, re.MULTILINE)}
+
+
+def wait_for_count(port: int, key: tuple[str, str], count: float) -> dict[tuple[str, str], float]:
+    """The counts once `key` reached `count`: the app records a request when it ends, after the client is gone."""
+    deadline = time.monotonic() + SLACK_S
+    while (counts := request_counts(port)).get(key, 0) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert counts.get(key, 0) == count, counts
+    return counts
+
+
+def no_error_logged(log: Path) -> None:
+    text = log.read_text()
+    assert "ERROR" not in text and "Traceback" not in text, text[-3000:]
 
 
 def test_ordinary_requests_pass(port: int) -> None:
@@ -124,8 +154,12 @@ def test_silent_connection_is_closed(port: int) -> None:
     assert status_and_detail(answer)[0] == 408
 
 
-def test_slow_body_is_cut_off(port: int) -> None:
-    """A body announced as 200 bytes of which 10 arrive: 408 at BODY_TIMEOUT_S, not a request held forever."""
+def test_slow_body_is_cut_off(served: tuple[int, Path]) -> None:
+    """A body announced as 200 bytes of which 10 arrive: 408 at BODY_TIMEOUT_S, not a request held forever.
+    /metrics counts the 408 the client got; the app, which then sees a disconnect, logs no error (it did:
+    a `ClientDisconnect` traceback, counted as a 500)."""
+    port, log = served
+    before = request_counts(port).get(("/predict", "408"), 0)
     with connect(port) as s:
         started = time.monotonic()
         s.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -135,6 +169,27 @@ def test_slow_body_is_cut_off(port: int) -> None:
     assert BODY_TIMEOUT_S - 0.1 <= elapsed <= BODY_TIMEOUT_S + SLACK_S
     status, detail = status_and_detail(answer)
     assert status == 408 and "BODY_TIMEOUT_S" in detail
+    counts = wait_for_count(port, ("/predict", "408"), before + 1)
+    assert ("/predict", "500") not in counts
+    no_error_logged(log)
+
+
+@pytest.mark.parametrize(("path", "ctype"), [("/predict", "application/json"), ("/predict/from-yaml", "text/plain"),
+                                             ("/infer/from-yaml", "text/plain"),
+                                             ("/admission/mutate", "application/json")])
+def test_client_gone_mid_body_is_499_not_an_error(served: tuple[int, Path], path: str, ctype: str) -> None:
+    """A client that closes the connection before its body is complete: counted under 499 (nginx's "client
+    closed request"), not as a 5xx, and no ERROR traceback in the log (both were the case)."""
+    port, log = served
+    key = (path, "499")
+    before = request_counts(port).get(key, 0)
+    with connect(port) as s:
+        s.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {ctype}\r\nContent-Length: 1000\r\n\r\n"
+                  "{\"w".encode())
+        time.sleep(0.1)  # the app has the head and waits for the body
+    counts = wait_for_count(port, key, before + 1)
+    assert (path, "500") not in counts
+    no_error_logged(log)
 
 
 def test_idle_keep_alive_connection_is_closed(port: int) -> None:

@@ -2,7 +2,8 @@
 
 Why: a DaemonSet runs one pod per node, which no manifest says; without the count its total is one
 pod's. The node count must scale the all-replica fields, not the per-pod power, leave other kinds
-alone, and a bad value must be a 422 naming `nodes`.
+alone, and a bad value must be a 422 naming `nodes` and the range it must be in, which the OpenAPI
+parameter states too (10^15 was refused by a hidden 15-digit rule, with a message that did not say so).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import math
 
 import pytest
 from fastapi.testclient import TestClient
+
+from app.api.routes.options import MAX_NODES
 
 DAEMONSET = {"namespace": "ops", "workload_kind": "DaemonSet", "workload_name": "agent",
              "containers": [{"name": "agent", "image": "fluent/fluent-bit:3.1", "req_cpu_mcpu": 100,
@@ -60,13 +63,24 @@ def test_nodes_on_yaml_leaves_other_kinds_alone(client: TestClient) -> None:
                         + 5 * by["DaemonSet"]["pred_power_w_per_pod"])
 
 
-@pytest.mark.parametrize("raw", ["-1", "1.5", "1e3", "abc", "", "²", "9" * 16])
-def test_bad_nodes_is_a_422_naming_it(client: TestClient, raw: str) -> None:
+@pytest.mark.parametrize("raw", ["-1", "1.5", "1e3", "abc", "", "²", "9" * 16, str(MAX_NODES + 1), "1" + "0" * 15,
+                                 "0" * 10 + str(MAX_NODES + 1)])
+def test_bad_nodes_is_a_422_naming_it_and_its_range(client: TestClient, raw: str) -> None:
     r = client.post(f"/predict?nodes={raw}", json=DAEMONSET)
-    assert r.status_code == 422 and "nodes" in r.json()["detail"], r.text
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"] == f"query: nodes: expected a whole number from 0 to {MAX_NODES}, got {raw!r}"
 
 
-def test_openapi_documents_nodes(client: TestClient) -> None:
+def test_nodes_up_to_the_maximum_and_not_one_more(client: TestClient) -> None:
+    for raw, replicas in ((str(MAX_NODES), MAX_NODES), ("007", 7), ("0", 0)):
+        r = client.post(f"/predict?nodes={raw}", json=DAEMONSET)
+        assert r.status_code == 200 and r.json()["replicas"] == replicas, r.text
+    r = client.post(f"/predict?nodes={MAX_NODES + 1}", json=DAEMONSET)
+    assert r.status_code == 422 and f"from 0 to {MAX_NODES}" in r.json()["detail"], r.text
+
+
+def test_openapi_documents_nodes_and_its_maximum(client: TestClient) -> None:
     params = client.get("/openapi.json").json()["paths"]["/predict"]["post"]["parameters"]
     nodes = next(p for p in params if p["name"] == "nodes")
-    assert nodes["schema"] == {"type": "integer", "minimum": 0} and nodes["in"] == "query"
+    assert nodes["schema"] == {"type": "integer", "minimum": 0, "maximum": MAX_NODES} and nodes["in"] == "query"
+    assert f"At most {MAX_NODES:,}" in nodes["description"]

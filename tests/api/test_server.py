@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import socket
@@ -15,6 +16,7 @@ import httpx
 import pytest
 import yaml
 
+from app.api.limits import MAX_YAML_OBJECTS
 from app.core.kinds import WORKLOAD_KINDS
 from bench.fuzz_yaml import KILLERS
 from tests.conftest import EXAMPLES, REPO, free_port
@@ -142,6 +144,32 @@ def test_oversized_body_is_refused_before_it_is_all_sent(server: str) -> None:
     answer = _raw_request(port, head, chunks)
     assert answer.startswith(b"HTTP/1.1 413 ")
     assert b"MAX_BODY_BYTES" in answer
+
+
+@pytest.mark.parametrize(("path", "ctype"), [("/predict", "application/json"), ("/predict/from-yaml", "text/plain")])
+def test_gzip_body_is_415_and_never_inflated(server: str, path: str, ctype: str) -> None:
+    """A gzip bomb (64 MiB of zeros in 64 KB) is refused as sent, 415 naming Content-Encoding: it was a 422
+    "not UTF-8 text" (a plain body with `br` was even taken as plain). Nothing decompresses it."""
+    bomb = gzip.compress(b"\0" * 64 * 2**20)
+    r = httpx.post(f"{server}{path}", content=bomb, headers={"Content-Type": ctype, "Content-Encoding": "gzip"},
+                   timeout=10)
+    assert r.status_code == 415, r.text[:300]
+    assert r.json()["detail"] == ("body: Content-Encoding 'gzip' is not supported: send the body uncompressed "
+                                  "(no Content-Encoding, or identity)")
+    assert r.headers["accept-encoding"] == "identity"
+
+
+def test_body_of_thousands_of_workloads_is_413_by_count(server: str) -> None:
+    """1 MiB of small Deployments (~6,000) cost ~1 s of CPU a body, and 16 at once held the server for
+    15 s: now refused with a 413 once parsed, before any is converted or predicted."""
+    doc = ("---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: w}\nspec:\n  template:\n    spec:\n"
+           "      containers: [{name: c, image: nginx, resources: {requests: {cpu: 100m}}}]\n")
+    n = 2**20 // len(doc)
+    for path in ("/infer/from-yaml", "/predict/from-yaml"):
+        r = httpx.post(f"{server}{path}", content=doc * n, headers={"Content-Type": "text/plain"}, timeout=30)
+        assert r.status_code == 413, r.text[:300]
+        assert r.json()["detail"] == (f"body: {n} Kubernetes objects, more than {MAX_YAML_OBJECTS} (the "
+                                      "MAX_YAML_OBJECTS limit); send them in several requests")
 
 
 def test_uvicorn_module_path_and_broken_artifacts(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """`POST /admission/mutate` and `POST /admission/validate`: the Kubernetes admission webhook (AdmissionReview v1).
 
-Only wiring: read the review (JSON, 415 otherwise; over MAX_BODY_BYTES 413 from the body-limit
+Only wiring: read the review (uncompressed JSON, 415 otherwise; over MAX_BODY_BYTES 413 from the body-limit
 middleware), check its shape (`app.serving.admission.parse_review`; a malformed review is a 400, the
 status the API server logs as the webhook's fault), decide with the shared predictor, answer with the
 AdmissionReview. A workload that cannot be predicted, or a model not loaded yet, is allowed with a
@@ -47,7 +47,7 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
                                                                                      "response"]}}}},
     400: {"model": ErrorResponse, "description": "Not an AdmissionReview v1 (the detail names the field)."},
     413: {"model": ErrorResponse, "description": "Body larger than MAX_BODY_BYTES."},
-    415: {"model": ErrorResponse, "description": "Not sent as JSON."},
+    415: {"model": ErrorResponse, "description": "Not sent as JSON, or sent compressed (Content-Encoding)."},
 }
 
 

@@ -22,15 +22,24 @@ from app.ml.energy import MAX_GRID_GCO2_PER_KWH, MAX_HOURS
 T = TypeVar("T")
 
 
+MAX_NODES = 100_000
+"""Largest `?nodes=`: Kubernetes is tested up to 5,000 nodes a cluster (its documented scalability limit), so
+this leaves room for any real cluster while keeping every all-replica figure far from float overflow."""
+
+
 @dataclass(frozen=True)
 class QueryOption:
     """One `?name=value` option: its JSON-schema type, what it means and, for a number, its upper bound
-    (numbers are ≥ 0)."""
+    (numbers are ≥ 0; an integer must have one, so its error and schema can state it)."""
 
     name: str
     type: str  # "boolean" | "number" | "integer"
     description: str
     maximum: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.type == "integer" and self.maximum is None:
+            raise ValueError(f"{self.name}: an integer option needs a maximum")
 
     def openapi(self) -> dict[str, Any]:
         schema: dict[str, Any] = {"type": self.type}
@@ -51,7 +60,7 @@ QUERY_OPTIONS = (
     QueryOption("grid_gco2_per_kwh", "number", "Grid carbon intensity, gCO2e/kWh, for `pred_co2_g` (default: the "
                 "GRID_GCO2_PER_KWH setting).", MAX_GRID_GCO2_PER_KWH),
     QueryOption("nodes", "integer", "Nodes a DaemonSet runs on: its `replicas` (default 1; other kinds keep "
-                "theirs). Scales the all-replica fields, not the per-pod power."),
+                f"theirs). Scales the all-replica fields, not the per-pod power. At most {MAX_NODES:,}.", MAX_NODES),
 )
 PREDICT_QUERY_PARAMETERS: list[dict[str, Any]] = [o.openapi() for o in QUERY_OPTIONS]
 
@@ -90,10 +99,14 @@ def _number(option: QueryOption, raw: str) -> float:
 
 
 def _integer(option: QueryOption, raw: str) -> int:
+    top = int(option.maximum or 0)
     text = raw.strip()
-    if not (text.isascii() and text.isdigit()) or len(text) > 15:  # digits only: no sign, no 1e3, below 2^53
-        raise InputError(f"expected a whole number >= 0, got {raw[:40]!r}", source="query", field=option.name)
-    return int(text)
+    digits = text.lstrip("0") or "0"
+    # digits only (no sign, no 1e3), and no longer than the maximum before int() reads them
+    if not (text.isascii() and text.isdigit()) or len(digits) > len(str(top)) or int(digits) > top:
+        raise InputError(f"expected a whole number from 0 to {top}, got {raw[:40]!r}", source="query",
+                         field=option.name)
+    return int(digits)
 
 
 _PARSERS: dict[str, Callable[[QueryOption, str], Any]] = {"boolean": _boolean, "number": _number, "integer": _integer}

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
 from app.api import examples
 from app.api.body import LeanRoute
-from app.api.deps import YamlLimitsDep, YamlTextDep, read_yaml_text
+from app.api.deps import ServiceDep, YamlTextDep, read_yaml_text
 from app.api.errors import INFER_ERRORS, YAML_ERRORS
+from app.api.limits import MAX_YAML_OBJECTS, too_many_objects
 from app.api.routes.offload import run
 from app.api.routes.options import PREDICT_QUERY_PARAMETERS, predict_options, with_options
-from app.core.errors import InputError
+from app.api.service import ServiceState
 from app.core.schema import ConversionResult, MultiPrediction, Prediction
-from app.workloads.convert import requests_from_yaml
+from app.workloads.convert import LIST_KINDS, nothing_to_predict, requests_from_objects
+from app.workloads.yamlload import YamlLimits, load_documents
 
 router = APIRouter()
 
@@ -34,18 +37,35 @@ YAML_BODY: dict[str, Any] = {
 }
 
 
-def _no_workloads(result: ConversionResult) -> InputError:
-    if result.skipped:
-        why = "; ".join(f"document {s.document}: {s.reason}" for s in result.skipped[:5])
-        return InputError(f"no workload to predict for ({why})", source="body")
-    return InputError("no Kubernetes object in the YAML", source="body")
+def count_objects(docs: list[Any]) -> int:
+    """Kubernetes objects in parsed documents, as the conversion walks them: a `kind: List` counts its
+    items, an empty document (a trailing `---`) nothing."""
+    count = 0
+    for doc in docs:
+        if doc is None:
+            continue
+        kind = doc.get("kind") if isinstance(doc, Mapping) else None
+        items = doc.get("items") if isinstance(kind, str) and kind in LIST_KINDS else None
+        count += len(items) if isinstance(items, list) else 1
+    return count
 
 
+def convert_yaml(text: str, limits: YamlLimits) -> ConversionResult:
+    """Parse, count, convert: a body over MAX_YAML_OBJECTS is refused before any object is converted
+    (conversion and prediction cost more than parsing, which MAX_BODY_BYTES and `limits` bound)."""
+    docs = list(load_documents(text, "body", limits))
+    count = count_objects(docs)
+    if count > MAX_YAML_OBJECTS:
+        raise too_many_objects(count)
+    return requests_from_objects(docs, "body")
 
-async def _convert(text: str, limits: Any) -> ConversionResult:
-    result = await run(len(text) > INLINE_YAML_BYTES, requests_from_yaml, text, "body", limits)
+
+async def _convert(text: str, service: ServiceState) -> ConversionResult:
+    # a large body is parsed in the thread pool, one at a time (`yaml_limiter`), so the event loop keeps its turns
+    result = await run(len(text) > INLINE_YAML_BYTES, convert_yaml, text, service.yaml_limits,
+                       limiter=service.yaml_limiter)
     if not result.requests:
-        raise _no_workloads(result)
+        raise nothing_to_predict(result)
     return result
 
 
@@ -60,8 +80,8 @@ async def _convert(text: str, limits: Any) -> ConversionResult:
     openapi_extra=YAML_BODY,
     responses=INFER_ERRORS,
 )
-async def infer_from_yaml(text: YamlTextDep, limits: YamlLimitsDep) -> ConversionResult:
-    return await _convert(text, limits)
+async def infer_from_yaml(text: YamlTextDep, service: ServiceDep) -> ConversionResult:
+    return await _convert(text, service)
 
 
 async def predict_from_yaml(http: Request) -> Response:
@@ -72,7 +92,7 @@ async def predict_from_yaml(http: Request) -> Response:
     text = await read_yaml_text(http)
     service = http.app.state.service
     batcher = service.require_batcher()
-    result = await _convert(text, service.yaml_limits)
+    result = await _convert(text, service)
     # the misses are computed with those of the bodies that arrived alongside (app.serving.batching)
     preds = await with_options(batcher.predict_many, service, predict_options(http))(result.requests, "body")
     http.app.state.metrics.predicted(preds)  # back on the event loop's thread (app.api.metrics)
