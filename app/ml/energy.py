@@ -30,6 +30,10 @@ MAX_HOURS = 87_600.0
 MAX_GRID_GCO2_PER_KWH = 2_000.0
 """Highest grid carbon intensity accepted, gCO2e/kWh: about twice the most carbon-intensive national grids
 (coal-heavy grids report ~700-1,100; a lignite plant alone ~1,200), so any real figure passes."""
+MAX_NODES = 100_000
+"""Largest node count for a DaemonSet (`?nodes=`, `--nodes`): Kubernetes is tested up to 5,000 nodes a cluster
+(its documented scalability limit), so this leaves room for any real cluster while keeping every all-replica
+figure far from float overflow."""
 DAYS_PER_MONTH = 365.25 / 12
 _MACROS = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *", "@weekly": "0 0 * * 0",
            "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@hourly": "0 * * * *"}

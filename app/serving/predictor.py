@@ -24,9 +24,9 @@ import numpy as np
 
 from app.core.errors import ArtifactError, InputError
 from app.core.kinds import BATCH_KINDS
-from app.core.schema import MAX_EXACT_INT, POWER_TARGETS, STEP_SECONDS, InferenceRequest, Prediction, check_numbers
+from app.core.schema import POWER_TARGETS, STEP_SECONDS, InferenceRequest, Prediction, check_numbers
 from app.ml.artifacts import load_pair
-from app.ml.energy import check_horizon, horizon_energy
+from app.ml.energy import MAX_NODES, check_horizon, horizon_energy
 from app.ml.features import WorkloadEncoder
 from app.ml.model import KNNEnergyRegressor
 from app.serving.extras import Served, ServingExtras
@@ -369,8 +369,8 @@ def on_nodes(req: InferenceRequest, nodes: int) -> InferenceRequest:
 
 def _check_options(hours: float | None, grid_gco2_per_kwh: float | None, source: str,
                    nodes: int | None = None) -> None:
-    if nodes is not None and (isinstance(nodes, bool) or not isinstance(nodes, int) or not 0 <= nodes <= MAX_EXACT_INT):
-        raise InputError(f"must be a whole number >= 0, got {nodes!r}", source=source, field="nodes")
+    if nodes is not None and (isinstance(nodes, bool) or not isinstance(nodes, int) or not 0 <= nodes <= MAX_NODES):
+        raise InputError(f"must be a whole number from 0 to {MAX_NODES}, got {nodes!r}", source=source, field="nodes")
     check_horizon(hours, grid_gco2_per_kwh, source)
 
 

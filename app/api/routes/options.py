@@ -17,14 +17,9 @@ from typing import Any, TypeVar
 from fastapi import Request
 
 from app.core.errors import InputError
-from app.ml.energy import MAX_GRID_GCO2_PER_KWH, MAX_HOURS
+from app.ml.energy import MAX_GRID_GCO2_PER_KWH, MAX_HOURS, MAX_NODES
 
 T = TypeVar("T")
-
-
-MAX_NODES = 100_000
-"""Largest `?nodes=`: Kubernetes is tested up to 5,000 nodes a cluster (its documented scalability limit), so
-this leaves room for any real cluster while keeping every all-replica figure far from float overflow."""
 
 
 @dataclass(frozen=True)
