@@ -87,7 +87,7 @@ _ESTIMATORS: dict[str, tuple[type[KNNEnergyRegressor], dict[str, Any]]] = {
 """Estimators an artifact may hold, with their JSON parameters (`feature_weights` is an array member)."""
 _MODEL_STATE = {"X_", "sq_norms_", "half_sq_norms_", "max_half_sq_norm_", "columns_", "y_", "y_fit_",
                 "n_neighbors_", "n_features_in_"}
-_PHYSICS_STATE = {"offset_", "feature_weights_"}
+_PHYSICS_STATE = {"offset_", "feature_weights_", "gpus_", "base_w_"}
 
 _WORKLOAD_TEXT = ("namespace", "workload_kind", "workload_name")
 _WORKLOAD_NUMBERS = ("measured_avg_power_w", "duration_s")
@@ -382,6 +382,8 @@ def save_model(model: KNNEnergyRegressor, card: dict[str, Any], path: str | Path
                                      "y_fit": np.asarray(model.y_fit_, dtype=np.float64)}
     if physics:
         arrays["offset"] = model.offset_
+        if getattr(model, "gpus_", None) is not None:  # the GPU part of the prior ratio (`pair_shift`)
+            arrays["gpus"], arrays["base_w"] = model.gpus_, model.base_w_
         if model.feature_weights_ is not None:
             arrays["feature_weights"] = model.feature_weights_
     meta: dict[str, Any] = {"kind": MODEL_KIND, "estimator": name, "params": params, "extras": None}
@@ -476,7 +478,13 @@ def load_model(path: str | Path) -> tuple[KNNEnergyRegressor, dict[str, Any], di
         model.set_params(feature_weights=fw)
         model.feature_weights_ = fw
         model.offset_ = art.array("offset", (n,), finite=False)  # NaN: no informative prior for that row
-        names += ["feature_weights", "offset"]
+        gpus, base_w = art.array("gpus", (n,), optional=True), art.array("base_w", (n,), optional=True)
+        if (gpus is None) != (base_w is None):
+            raise art.error("gpus" if gpus is None else "base_w", "missing (gpus and base_w go together)")
+        if gpus is not None and base_w is not None and (np.any(gpus < 0) or np.any(base_w <= 0)):
+            raise art.error("gpus", "must be >= 0, with base_w > 0")
+        model.gpus_, model.base_w_ = gpus, base_w  # None in a model saved before 2026-12-01: no GPU scaling
+        names += ["feature_weights", "offset", "gpus", "base_w"]
     try:
         model._validate_params()
     except ValueError as exc:

@@ -71,10 +71,15 @@ def physics_power_w(request: InferenceRequest) -> float:
     Expects a completed request (`complete_request` fills the `effective_*` fields); an incomplete
     one falls back to the defaults for anything missing.
     """
+    return prior_base_w(request) + request.gpu_count * W_PER_GPU
+
+
+def prior_base_w(request: InferenceRequest) -> float:
+    """`physics_power_w` without its GPUs: the CPU and memory part (W), defaults filled in."""
     cpu_mcpu = _first(request.effective_req_cpu_mcpu, request.effective_lim_cpu_mcpu, DEFAULT_CPU_MCPU)
     mem_mib = _first(request.effective_req_mem_mib, request.effective_lim_mem_mib, DEFAULT_MEM_MIB)
     mem_gb = mem_mib * 2**20 / 1e9
-    return cpu_mcpu / 1000.0 * W_PER_VCPU + mem_gb * W_PER_GB + request.gpu_count * W_PER_GPU
+    return cpu_mcpu / 1000.0 * W_PER_VCPU + mem_gb * W_PER_GB
 
 
 def _first(request: float | None, limit: float | None, default: float) -> float:
@@ -112,6 +117,21 @@ def prior_offsets(request_json: Iterable[str]) -> np.ndarray:
             cache[text] = float(log_power(physics_power_w(req))) if informative(req) else float("nan")
         out.append(cache[text])
     return np.asarray(out, dtype=np.float64)
+
+
+def gpu_rows(request_json: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
+    """GPUs per pod and `prior_base_w` per training row (parsed once per distinct spec): what scales a
+    neighbour to another GPU count where the full prior ratio cannot (`app.ml.tuning.pair_shift`)."""
+    cache: dict[str, tuple[float, float]] = {}
+    gpus, base = [], []
+    for text in request_json:
+        if text not in cache:
+            req = InferenceRequest.model_validate_json(text)
+            cache[text] = (float(req.gpu_count), prior_base_w(req))
+        g, b = cache[text]
+        gpus.append(g)
+        base.append(b)
+    return np.asarray(gpus, dtype=np.float64), np.asarray(base, dtype=np.float64)
 
 
 def log_power(power_w: np.ndarray | float) -> np.ndarray:

@@ -5,14 +5,16 @@ What won under `app.pipelines.evaluation` on the simulated cluster, and why:
 * **log target** – power spans four orders of magnitude; averaging watts lets a GPU pod swamp its
   neighbours, averaging logs makes relative error drive the fit;
 * **physics offset** – the neighbours vote on `log(measured / physics_prior)`, not on watts: a
-  gunicorn API with a 2-vCPU request and its 0.25-vCPU sibling share a ratio, not a wattage;
+  gunicorn API with a 2-vCPU request and its 0.25-vCPU sibling share a ratio, not a wattage; where
+  either spec sets no CPU, only a difference in GPUs is scaled (`pair_shift`);
 * **one row per workload** – thousands of per-step or per-pod rows of one CronJob would otherwise
   fill every neighbour slot (aggregation happens on the rows, see `app.pipelines.evaluation.workload_rows`);
 * **k and feature-block weights** (numeric / categorical / text) chosen by an inner group CV.
 
 `PhysicsKNNRegressor` is a `KNNEnergyRegressor` (same neighbour search; `check_estimator`
-passes) whose `fit`/`predict` take an optional `offset` = log of the physics prior per row.
-`TunedPhysicsKNN.fit(X, y, groups=, offset=)` runs the inner CV and refits the best.
+passes) whose `fit`/`predict` take an optional `offset` = log of the physics prior per row (and
+`gpus`, with `base_w` at fit time). `TunedPhysicsKNN.fit(X, y, groups=, offset=, gpus=, base_w=)` runs
+the inner CV and refits the best.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from app.ml.model import KNNEnergyRegressor
-from app.ml.physics import log_power
+from app.ml.physics import W_PER_GPU, log_power
 
 Blocks = Mapping[str, tuple[int, int]]
 """Feature block name → (start, stop) column range."""
@@ -101,8 +103,9 @@ class PhysicsKNNRegressor(KNNEnergyRegressor):
 
     `offset` is the log of a prior per row (`app.ml.physics.prior_offsets`; NaN = not informative). A
     neighbour's log power is shifted by `offset_scale × (offset_query − offset_neighbour)` when both
-    are finite (see `pair_shift`); 0 or no offset gives a plain log-target k-NN. Always a log target
-    (`log_target` is a class attribute here, not a parameter).
+    are finite, else by the GPU part of the prior ratio when the GPU counts differ (`pair_shift`;
+    `gpus` and `base_w` per row, `app.ml.physics.gpu_rows`); 0 or no offset gives a plain log-target
+    k-NN. Always a log target (`log_target` is a class attribute here, not a parameter).
 
     Parameters
     ----------
@@ -121,6 +124,8 @@ class PhysicsKNNRegressor(KNNEnergyRegressor):
         `log(max(y, 1e-6))`.
     offset_ : ndarray of shape (n_samples,)
         The training rows' log priors (NaN: uninformative).
+    gpus_, base_w_ : ndarray of shape (n_samples,) or None
+        The training rows' GPUs and prior without GPUs (W), when fitted with them (`pair_shift`).
     feature_weights_ : ndarray of shape (n_features,) or None
     """
 
@@ -154,7 +159,7 @@ class PhysicsKNNRegressor(KNNEnergyRegressor):
         fw = getattr(self, "feature_weights_", None)
         return super()._prepare(X if fw is None else X * fw)
 
-    def fit(self, X: Any, y: Any, offset: Any = None) -> PhysicsKNNRegressor:
+    def fit(self, X: Any, y: Any, offset: Any = None, gpus: Any = None, base_w: Any = None) -> PhysicsKNNRegressor:
         self._validate_params()
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
         y = np.asarray(y, dtype=np.float64)
@@ -171,27 +176,34 @@ class PhysicsKNNRegressor(KNNEnergyRegressor):
         self.y_ = y
         self.y_fit_ = _log(y)
         self.offset_ = _offset(offset, len(y))
+        self.gpus_, self.base_w_ = _gpu_basis(gpus, base_w, len(y))
         self.n_neighbors_ = min(int(self.n_neighbors), X.shape[0])
         return self
 
-    def predict(self, X: Any, offset: Any = None) -> np.ndarray:
+    def predict(self, X: Any, offset: Any = None, gpus: Any = None) -> np.ndarray:
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
-        return self.predict_unchecked(X, offset)
+        return self.predict_unchecked(X, offset, gpus)
 
-    def predict_unchecked(self, X: np.ndarray, offset: Any = None) -> np.ndarray:
+    def predict_unchecked(self, X: np.ndarray, offset: Any = None, gpus: Any = None) -> np.ndarray:
         """`predict` without input validation (the predictor's path, see `kneighbors_unchecked`)."""
         dist, idx = self.kneighbors_unchecked(X)
-        return self.predict_from_neighbors(dist, idx, offset)
+        return self.predict_from_neighbors(dist, idx, offset, gpus)
 
-    def predict_from_neighbors(self, dist: np.ndarray, idx: np.ndarray, offset: Any = None) -> np.ndarray:
+    def predict_from_neighbors(self, dist: np.ndarray, idx: np.ndarray, offset: Any = None,
+                               gpus: Any = None) -> np.ndarray:
         """Prediction from an already computed neighbour search (the predictor reuses its own search).
 
-        Not validated: `dist`/`idx` come from this fitted model's own `kneighbors_unchecked`.
+        Not validated: `dist`/`idx` come from this fitted model's own `kneighbors_unchecked`. `gpus`: the
+        queries' GPUs per pod (needed for the GPU part of `pair_shift` when the model was fitted with it).
         """
         targets = self.y_fit_[idx]
         if offset is not None:  # no query prior: the neighbours' measured power as is
-            targets = targets + self.offset_scale * pair_shift(_offset(offset, len(idx)), self.offset_[idx])
+            off = _offset(offset, len(idx))
+            gpu_fit = getattr(self, "gpus_", None) is not None and gpus is not None
+            targets = targets + self.offset_scale * (
+                pair_shift(off, self.offset_[idx], _offset(gpus, len(idx)), self.gpus_[idx], self.base_w_[idx])
+                if gpu_fit else pair_shift(off, self.offset_[idx]))
         return np.exp(neighbor_average(dist, targets, self.weights))
 
 
@@ -200,16 +212,38 @@ def _log(y: np.ndarray) -> np.ndarray:
     return np.log(np.maximum(y, 1e-6))
 
 
-def pair_shift(query_offset: np.ndarray, neighbor_offset: np.ndarray) -> np.ndarray:
-    """`log prior(query) − log prior(neighbour)` where both priors are informative (finite), else 0.
+def pair_shift(query_offset: np.ndarray, neighbor_offset: np.ndarray, query_gpus: Any = None,
+               neighbor_gpus: Any = None, neighbor_base_w: Any = None) -> np.ndarray:
+    """`log prior(query) − log prior(neighbour)` where both priors are informative (finite); else, when
+    the two hold different numbers of GPUs (and the GPU arrays are given), the GPU part alone:
+    `log(base + W_PER_GPU · gpus_query) − log(base + W_PER_GPU · gpus_neighbour)` with `base` the
+    neighbour's `prior_base_w`; else 0.
 
     A neighbour's measured power is scaled by the ratio of the two priors only when both specs set
-    the requests the prior reads; with a default-filled prior on either side the ratio is noise.
+    the requests the prior reads; with a default-filled prior on either side the CPU ratio is noise.
+    A GPU count is always written, though: a neighbour without CPU requests that holds no GPU must
+    still be scaled to a query that holds one (a 1-GPU pod was predicted at a node exporter's 0.02 W).
     """
     q = np.asarray(query_offset, dtype=np.float64)[:, None]
     with np.errstate(invalid="ignore"):
         shift = q - neighbor_offset
-    return np.where(np.isfinite(shift), shift, 0.0)
+    finite = np.isfinite(shift)
+    if query_gpus is None or neighbor_gpus is None or neighbor_base_w is None:
+        return np.where(finite, shift, 0.0)
+    gq = np.asarray(query_gpus, dtype=np.float64)[:, None]
+    gn = np.asarray(neighbor_gpus, dtype=np.float64)
+    base = np.asarray(neighbor_base_w, dtype=np.float64)
+    gpu = np.log(base + W_PER_GPU * gq) - np.log(base + W_PER_GPU * gn)
+    return np.where(finite, shift, np.where(gq != gn, gpu, 0.0))
+
+
+def _gpu_basis(gpus: Any, base_w: Any, n: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+    if gpus is None or base_w is None:
+        return None, None
+    g, b = _offset(gpus, n), _offset(base_w, n)
+    if not (np.all(np.isfinite(g)) and np.all(g >= 0) and np.all(np.isfinite(b)) and np.all(b > 0)):
+        raise ValueError("gpus must be finite and >= 0, base_w finite and > 0")
+    return g, b
 
 
 def _offset(offset: Any, n: int) -> np.ndarray:
@@ -284,12 +318,14 @@ class TunedPhysicsKNN(RegressorMixin, BaseEstimator):
         combos = [dict(zip(names, vals, strict=True)) for vals in itertools.product(*(grid[b] for b in names))]
         return blocks, combos or [{}]
 
-    def fit(self, X: Any, y: Any, groups: Any = None, offset: Any = None) -> TunedPhysicsKNN:
+    def fit(self, X: Any, y: Any, groups: Any = None, offset: Any = None, gpus: Any = None,
+            base_w: Any = None) -> TunedPhysicsKNN:
         self._validate_params()
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
         y = np.asarray(y, dtype=np.float64)
         n = len(y)
         off = _offset(offset, n)
+        g, base = _gpu_basis(gpus, base_w, n)
         groups = np.arange(n) if groups is None else np.asarray(groups)
         blocks, combos = self._grid(X.shape[1])
         n_groups = len(np.unique(groups))
@@ -316,7 +352,9 @@ class TunedPhysicsKNN(RegressorMixin, BaseEstimator):
                         for tr, va, d, order in neigh:
                             idx = order[:, : min(k, len(tr))]
                             dist = np.take_along_axis(d, idx, axis=1)
-                            t = logy[tr][idx] + beta * pair_shift(off[va], off[tr][idx])
+                            t = logy[tr][idx] + beta * (
+                                pair_shift(off[va], off[tr][idx]) if g is None
+                                else pair_shift(off[va], off[tr][idx], g[va], g[tr][idx], base[tr][idx]))
                             oof[va] = neighbor_average(dist, t, self.weights)
                         err = np.abs(oof - logy)
                         score = float(np.sort(err)[(n - 1) // 2])  # lower median: an actual row's error
@@ -332,15 +370,15 @@ class TunedPhysicsKNN(RegressorMixin, BaseEstimator):
         self.blocks_ = blocks
         self.best_estimator_ = PhysicsKNNRegressor(
             n_neighbors=k, weights=self.weights, feature_weights=None if np.all(fw == 1.0) else fw, offset_scale=beta
-        ).fit(X, y, offset=off)
+        ).fit(X, y, offset=off, gpus=g, base_w=base)
         self.cv_results_ = results
         self.oof_pred_ = oof_pred
         return self
 
-    def predict(self, X: Any, offset: Any = None) -> np.ndarray:
+    def predict(self, X: Any, offset: Any = None, gpus: Any = None) -> np.ndarray:
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
-        return self.best_estimator_.predict(X, offset=offset)
+        return self.best_estimator_.predict(X, offset=offset, gpus=gpus)
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -413,12 +451,13 @@ class TunedFit:
 
     def predict_rows(self, rows: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Prediction and interval bounds for training-row-shaped data (`x` and `request_json`)."""
-        from app.ml.physics import physics_from_json, prior_offsets
+        from app.ml.physics import gpu_rows, physics_from_json, prior_offsets
 
         X = np.stack(rows["x"].to_numpy()).astype(np.float64)
         prior = physics_from_json(rows["request_json"])
         dist, idx = self.model.kneighbors(X)
-        pred = self.model.predict_from_neighbors(dist, idx, offset=prior_offsets(rows["request_json"]))
+        pred = self.model.predict_from_neighbors(dist, idx, offset=prior_offsets(rows["request_json"]),
+                                                 gpus=gpu_rows(rows["request_json"])[0])
         if self.blend:
             pred = blend_prior(pred, prior, prior_weight(dist[:, 0], self.ood_distance))
         low, high = self.interval.bounds(pred)
@@ -443,7 +482,7 @@ def fit_tuned(
     workload, whatever number of pods the training workloads happened to run.
     """
     from app.ml.conformal import calibrate, log_residuals
-    from app.ml.physics import prior_offsets
+    from app.ml.physics import gpu_rows, prior_offsets
 
     w = workload_rows(rows, target)
     X = np.stack(w["x"].to_numpy()).astype(np.float64)
@@ -452,14 +491,15 @@ def fit_tuned(
     if blocks is None:
         blocks = feature_blocks(X.shape[1])
     tuned = TunedPhysicsKNN(k_grid=k_grid, block_grid=block_grid, blocks=blocks, n_splits=n_splits)
-    tuned.fit(X, y, offset=offset)
+    gpus, base_w = gpu_rows(w["request_json"])
+    tuned.fit(X, y, offset=offset, gpus=gpus, base_w=base_w)
     model = tuned.best_estimator_
     keyed = w[KEY_COLUMNS].assign(_oof=tuned.oof_pred_, _group=np.arange(len(w)))
     per_row = rows[rows[target].notna()][[*KEY_COLUMNS, target]].merge(keyed, on=KEY_COLUMNS, how="left")
     residuals = log_residuals(per_row[target].to_numpy(dtype=np.float64), per_row["_oof"].to_numpy(dtype=np.float64))
     groups = per_row["_group"].to_numpy()
-    if not np.isfinite(residuals).any():  # too few workloads to cross-validate: in-sample residuals
-        residuals, groups = log_residuals(y, model.predict(X, offset=offset)), np.arange(len(y))  # pragma: no cover
+    if not np.isfinite(residuals).any():  # pragma: no cover (too few workloads to cross-validate: in-sample)
+        residuals, groups = log_residuals(y, model.predict(X, offset=offset, gpus=gpus)), np.arange(len(y))
     interval = calibrate(residuals, level, groups=groups)
     nn = nearest_neighbor_distances(model)
     finite = nn[np.isfinite(nn)]

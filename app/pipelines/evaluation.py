@@ -36,7 +36,7 @@ from app.core.errors import InputError
 from app.ml.conformal import DEFAULT_LEVEL, coverage
 from app.ml.dataset import KEY, features_frame, join
 from app.ml.model import KNNEnergyRegressor, regression_metrics
-from app.ml.physics import log_power, physics_from_json, prior_offsets
+from app.ml.physics import gpu_rows, log_power, physics_from_json, prior_offsets
 from app.ml.tuning import Blocks, feature_blocks, fit_tuned, pair_shift
 
 PREDICTORS = ("mean", "physics", "original_knn", "tuned_knn")
@@ -107,13 +107,16 @@ def family_reference(train: pd.DataFrame, test: pd.DataFrame, target: str) -> np
                                                          request_json=("request_json", "first"))
     log_y = log_power(workloads["y"].to_numpy(dtype=np.float64))
     offsets = prior_offsets(workloads["request_json"])
+    gpus, base_w = gpu_rows(workloads["request_json"])
     members = {f: np.flatnonzero(workloads["family"].to_numpy() == f) for f in workloads["family"].unique()}
     test_offsets = prior_offsets(test["request_json"])
+    test_gpus = gpu_rows(test["request_json"])[0]
     out = np.full(len(test), np.nan)
     for i, family in enumerate(test[FAMILY].to_numpy()):
         rows = members.get(family)
         if rows is not None and len(rows):
-            shifted = log_y[rows] + pair_shift(test_offsets[i : i + 1], offsets[rows])[0]
+            shifted = log_y[rows] + pair_shift(test_offsets[i : i + 1], offsets[rows], test_gpus[i : i + 1],
+                                               gpus[rows], base_w[rows])[0]
             out[i] = float(np.exp(shifted.mean()))
     return out
 

@@ -18,7 +18,7 @@ import numpy as np
 from app.core.kinds import BATCH_KINDS
 from app.core.schema import ExplainedNeighbor, Explanation, InferenceRequest, Neighbor
 from app.ml.conformal import LogInterval
-from app.ml.physics import MIN_POWER_W, informative, log_power, physical_max_w, physics_power_w
+from app.ml.physics import MIN_POWER_W, W_PER_GPU, informative, log_power, physical_max_w, physics_power_w
 from app.ml.tuning import blend_prior, prior_weight
 
 OOD_PRIOR_WEIGHT = 0.5
@@ -82,6 +82,10 @@ class ServingExtras:
     targets: list[float] = field(default_factory=list)
     """The model's fitted log targets and prior offsets per training row, as Python floats for `_query_one`."""
     offsets: list[float] = field(default_factory=list)
+    gpus: list[float] = field(default_factory=list)
+    """GPUs and prior without GPUs (W) per training row, for the GPU part of `pair_shift` (empty: a model
+    saved before it)."""
+    base_w: list[float] = field(default_factory=list)
 
     @classmethod
     def from_extras(cls, extras: dict[str, Any], model: Any) -> ServingExtras:
@@ -91,9 +95,12 @@ class ServingExtras:
         if not ok:
             return cls()
         offsets = getattr(model, "offset_", None)
+        gpus, base_w = getattr(model, "gpus_", None), getattr(model, "base_w_", None)
         return cls(interval=LogInterval.from_dict(extras["interval"]), ood_distance=float(extras["ood_distance"]),
                    table=table, active=True, targets=np.asarray(model.y_fit_, dtype=np.float64).tolist(),
-                   offsets=[] if offsets is None else np.asarray(offsets, dtype=np.float64).tolist())
+                   offsets=[] if offsets is None else np.asarray(offsets, dtype=np.float64).tolist(),
+                   gpus=[] if gpus is None else np.asarray(gpus, dtype=np.float64).tolist(),
+                   base_w=[] if base_w is None else np.asarray(base_w, dtype=np.float64).tolist())
 
     def query(self, model: Any, X: np.ndarray, requests: Sequence[InferenceRequest], to_watts: float) -> list[Served]:
         """Predict, flag and blend, and bound a batch of encoded requests."""
@@ -103,7 +110,7 @@ class ServingExtras:
         prior = np.array([physics_power_w(r) for r in requests])
         if getattr(model, "needs_offset", False):
             offsets = np.where([informative(r) for r in requests], log_power(prior), np.nan)
-            pred = model.predict_from_neighbors(dist[:, :k], idx[:, :k], offsets)
+            pred = model.predict_from_neighbors(dist[:, :k], idx[:, :k], offsets, [r.gpu_count for r in requests])
         else:
             pred = model.predict_unchecked(X)
         pred = np.maximum(pred * to_watts, 0.0)
@@ -170,13 +177,11 @@ class ServingExtras:
         near = idx[:k]
         d = dist[:k]
         targets = [self.targets[n] for n in near]
-        if math.isfinite(offset):
-            scale = float(model.offset_scale)
-            offsets = self.offsets
-            for j, n in enumerate(near):
-                shift = offset - offsets[n]
-                if math.isfinite(shift):
-                    targets[j] += scale * shift
+        scale = float(model.offset_scale)
+        for j, n in enumerate(near):
+            shift = self.shift(offset, request.gpu_count, n, log)
+            if shift is not None:
+                targets[j] += scale * shift
         weights = neighbor_weights(d, model.weights)
         avg = total([wj * t for t, wj in zip(targets, weights, strict=True)]) / total(weights)
         pred = max(exp(avg) * to_watts, 0.0)
@@ -189,6 +194,20 @@ class ServingExtras:
         power = min(exp((1.0 - weight) * log(max(pred, MIN_POWER_W)) + weight * log(max(prior, MIN_POWER_W))), cap)
         low, high = power * math.exp(self.interval.q_low), min(power * math.exp(self.interval.q_high), cap)
         return Served(power, low, high, weight > OOD_PRIOR_WEIGHT, weight, dist, idx, *self.usage(near, request))
+
+    def shift(self, offset: float, gpus: int, n: int, log: Callable[[float], float]) -> float | None:
+        """`pair_shift` for one query and training row `n`, in scalar arithmetic; None: the neighbour as is.
+
+        The full prior ratio where both priors are informative; else the GPU part alone when the GPU counts
+        differ (and the model carries it); else nothing.
+        """
+        full = offset - self.offsets[n]
+        if math.isfinite(full):
+            return full
+        if self.gpus and gpus != self.gpus[n]:
+            base = self.base_w[n]
+            return log(base + W_PER_GPU * gpus) - log(base + W_PER_GPU * self.gpus[n])
+        return None
 
     def neighbors(self, dist: Sequence[float], idx: Sequence[int]) -> list[Neighbor]:
         t = self.table
@@ -228,8 +247,8 @@ class ServingExtras:
         t = self.table
         neighbors = []
         for j, d, w in zip(near, dist, raw, strict=True):
-            shift = offset - self.offsets[j] if self.offsets else math.nan
-            scale = math.exp(scale_exp * shift) if math.isfinite(shift) else 1.0
+            shift = self.shift(offset, request.gpu_count, j, math.log) if self.offsets else None
+            scale = 1.0 if shift is None else math.exp(scale_exp * shift)
             measured = math.exp(self.targets[j]) * to_watts
             neighbors.append(ExplainedNeighbor(
                 namespace=t["namespace"][j], workload_kind=t["workload_kind"][j], workload_name=t["workload_name"][j],

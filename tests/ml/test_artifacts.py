@@ -134,7 +134,7 @@ def test_files_hold_only_known_plain_members(tuned_files: tuple[Path, Path]) -> 
     assert meta["kind"] == "k8spodpcp-model" and meta["estimator"] == "PhysicsKNNRegressor"
     assert all(a.dtype == np.float64 for a in arrays.values())
     optional = {"feature_weights"}  # absent when the tuned block weights are all 1
-    assert set(arrays) - optional == {"rows", "y", "y_fit", "offset", "ood_distance",
+    assert set(arrays) - optional == {"rows", "y", "y_fit", "offset", "gpus", "base_w", "ood_distance",
                                       "training_workloads.measured_avg_power_w", "training_workloads.duration_s",
                                       "training_workloads.cpu_cores_used", "training_workloads.mem_bytes_used"}
 
@@ -228,6 +228,10 @@ MODEL_EDITS = [
     (_array("ood_distance", lambda a: -a), "field 'ood_distance': must be ≥ 0"),
     (_array("training_workloads.duration_s", None), "field 'training_workloads.duration_s': missing"),
     (_array("sq_norms", lambda a: a), "field 'sq_norms': unknown array"),
+    (_array("base_w", None), "field 'base_w': missing (gpus and base_w go together)"),
+    (_array("gpus", lambda a: a - 1.0), "field 'gpus': must be >= 0, with base_w > 0"),
+    (_array("base_w", lambda a: a * 0.0), "field 'gpus': must be >= 0, with base_w > 0"),
+    (_array("gpus", _nan_first), "field 'gpus': holds NaN"),
 ]
 
 
@@ -410,3 +414,17 @@ def test_a_zip_bomb_is_refused_before_it_is_unpacked(tmp_path: Path, monkeypatch
     assert bomb.stat().st_size < 2**20
     with pytest.raises(ArtifactError, match=r"unpacks to 104,857,600 bytes, more than 67,108,864"):
         load_encoder(bomb)
+
+
+def test_a_model_saved_before_the_gpu_arrays_still_loads(tuned_files: tuple[Path, Path]) -> None:
+    """Without `gpus`/`base_w` (files written before 2026-12-01) the model loads and scales no neighbour
+    by GPUs alone; with them, a round trip keeps both arrays bit for bit."""
+    model_path = tuned_files[1]
+    meta, arrays = members(model_path)
+    saved = load_model(model_path)[0]
+    np.testing.assert_array_equal(saved.gpus_, arrays["gpus"])
+    np.testing.assert_array_equal(saved.base_w_, arrays["base_w"])
+    del arrays["gpus"], arrays["base_w"]
+    rewrite(model_path, meta, arrays)
+    old = load_model(model_path)[0]
+    assert old.gpus_ is None and old.base_w_ is None

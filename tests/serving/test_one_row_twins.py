@@ -4,7 +4,8 @@ The API serves one request at a time through scalar twins (`KNNEnergyRegressor.n
 `ServingExtras.query_one`/`_query_one`) of the batch paths (`kneighbors_unchecked`, `query`). Random
 small models and queries drive both, including the branches a real model rarely reaches: uniform
 weights, exact matches (distance 0, from duplicated grid points), a typical OOD distance of 0 and of
-infinity, uninformative priors (no requests set), k larger than the training set, cosine metric.
+infinity, uninformative priors (no requests set), GPU counts that differ (with and without the GPU part of
+the prior ratio), k larger than the training set, cosine metric.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def _request(cpu_mcpu: float | None, mem_mib: float | None, gpus: int) -> Infere
 
 
 requests = st.builds(_request, st.one_of(st.none(), st.sampled_from([10.0, 250.0, 1000.0, 4000.0])),
-                     st.one_of(st.none(), st.sampled_from([64.0, 512.0, 8192.0])), st.sampled_from([0, 0, 1]))
+                     st.one_of(st.none(), st.sampled_from([64.0, 512.0, 8192.0])), st.sampled_from([0, 0, 1, 4]))
 
 
 @st.composite
@@ -47,7 +48,11 @@ def cases(draw: st.DrawFn) -> tuple:
                                 offset_scale=draw(st.sampled_from([0.0, 0.5, 1.0])))
     if model.metric == "cosine" and not np.all(np.linalg.norm(X, axis=1) > 0):
         X = X + 3.0  # cosine needs non-zero rows
-    model.fit(X, y, offset=offsets)
+    if draw(st.booleans()):  # the GPU part of the prior ratio (a model saved before it has none)
+        model.fit(X, y, offset=offsets, gpus=[draw(st.sampled_from([0.0, 0.0, 1.0, 4.0])) for _ in range(n)],
+                  base_w=[draw(st.sampled_from([0.05, 1.0, 20.0])) for _ in range(n)])
+    else:
+        model.fit(X, y, offset=offsets)
     typical = draw(st.sampled_from([0.0, math.inf, 0.5, 1.5]))
     extras = {"interval": {"level": 0.8, "q_low": -0.5, "q_high": 0.7, "n_calibration": 10}, "ood_distance": typical,
               "training_workloads": {"workload_name": [f"w{i}" for i in range(n)],
