@@ -261,9 +261,15 @@ class Neighbor(BaseModel):
 class ExplainedNeighbor(Neighbor):
     """A neighbour the prediction used, with what it contributed (see `Explanation`)."""
 
-    scale: float = Field(description="Factor applied to its measured power: the ratio of the physics priors "
-                                     "(query / neighbour) raised to the model's offset scale; 1 when either prior "
-                                     "is uninformative.")
+    scale: float = Field(description="Factor applied to its measured power, raised to the model's offset scale: "
+                                     "the ratio of the physics priors (query / neighbour) when both specs set CPU "
+                                     "or GPUs; else, when they hold different numbers of GPUs, the ratio of the "
+                                     "neighbour's prior with the query's GPUs to its prior with its own; else 1 "
+                                     "(`scaled_by`).")
+    scaled_by: Literal["prior ratio", "GPUs", "none"] = Field(
+        default="none", description="Which of the three rules of `scale` applied.")
+    prior_power_w: float | None = Field(default=None, description="Its own physics prior (defaults filled in), W.")
+    gpus: int | None = Field(default=None, description="GPUs per pod it held.")
     scaled_power_w: float = Field(description="measured_avg_power_w × scale, W (measured floored at 1 µW).")
     weight: float = Field(description="Its share of the average, 0-1 (1/distance, or equal, normalised).")
 
@@ -271,7 +277,10 @@ class ExplainedNeighbor(Neighbor):
 class Explanation(BaseModel):
     """How `pred_avg_power_w` follows from the neighbours, so a person can recompute it:
 
+    `scale = (prior_power_w / neighbour's prior_power_w) ^ offset_scale` ("prior ratio"), or
+    `((its prior + 100 W × (GPUs − its gpus)) / its prior) ^ offset_scale` ("GPUs"), or 1;
     `knn_power_w = exp(Σ weight × ln scaled_power_w)` over `neighbors`;
+    `prior_weight = 0` up to `typical_distance`, then `1 − typical_distance / distance of the nearest`;
     `pred_avg_power_w = min(exp((1 − prior_weight) × ln knn_power_w + prior_weight × ln prior_power_w),
     physical_max_w)`.
     """
@@ -282,6 +291,9 @@ class Explanation(BaseModel):
     prior_weight: float = Field(description="Weight of the prior in the blend, 0-1: 0 up to the typical "
                                             "nearest-neighbour distance of the training set, then 1 − "
                                             "typical/distance.")
+    typical_distance: float | None = Field(default=None, description="That typical distance (τ): the nearest "
+                                           "neighbour's `distance` over it gives `prior_weight`.")
+    offset_scale: float | None = Field(default=None, description="The exponent of every neighbour's `scale`.")
     physical_max_w: float = Field(description="The most the pod's resources can draw, W: the cap.")
 
 

@@ -249,14 +249,20 @@ class ServingExtras:
         for j, d, w in zip(near, dist, raw, strict=True):
             shift = self.shift(offset, request.gpu_count, j, math.log) if self.offsets else None
             scale = 1.0 if shift is None else math.exp(scale_exp * shift)
+            full = shift is not None and math.isfinite(offset - self.offsets[j])
+            scaled_by = "none" if shift is None else "prior ratio" if full else "GPUs"
             measured = math.exp(self.targets[j]) * to_watts
             neighbors.append(ExplainedNeighbor(
                 namespace=t["namespace"][j], workload_kind=t["workload_kind"][j], workload_name=t["workload_name"][j],
                 distance=float(d), measured_avg_power_w=float(t["measured_avg_power_w"][j]), scale=scale,
-                scaled_power_w=measured * scale, weight=w / total))
+                scaled_by=scaled_by, scaled_power_w=measured * scale, weight=w / total,
+                prior_power_w=self.base_w[j] + W_PER_GPU * self.gpus[j] if self.gpus else None,
+                gpus=int(self.gpus[j]) if self.gpus else None))
         knn = math.exp(sum(n.weight * math.log(n.scaled_power_w) for n in neighbors))
         return Explanation(neighbors=neighbors, knn_power_w=knn, prior_power_w=prior,
-                           prior_weight=served.prior_weight, physical_max_w=physical_max_w(request))
+                           prior_weight=served.prior_weight, typical_distance=self.ood_distance,
+                           offset_scale=scale_exp,
+                           physical_max_w=physical_max_w(request))
 
     def run_duration_s(self, model: Any, vector: np.ndarray, idx: Sequence[int]) -> float | None:
         """Median mean-pod duration of the nearest measured Jobs/CronJobs (the listed neighbours first)."""

@@ -161,6 +161,8 @@ def test_an_explanation_lets_a_person_recompute_the_number(which: str) -> None:
     """From the explanation's fields alone: the weighted mean of the neighbours' scaled log power,
     blended with the prior in log space, capped at the physical bound."""
     reqs = list(examples() if which == "examples" else corpus()[:40])
+    reqs += [r.model_copy(update={"gpu_count": r.gpu_count + 1}) for r in reqs]  # neighbours scaled by GPUs alone
+    scaled_by: set[str] = set()
     for r in reqs:
         p = predictor().predict(r, explain=True)
         ex = p.explanation
@@ -172,5 +174,14 @@ def test_an_explanation_lets_a_person_recompute_the_number(which: str) -> None:
         assert knn == pytest.approx(ex.knn_power_w, rel=1e-9)
         for n in used:
             assert n.scaled_power_w == pytest.approx(n.measured_avg_power_w * n.scale, rel=1e-9)
+            # the scale from the two priors, the GPUs and the exponent (100 W a GPU: the physics prior's)
+            ratio = {"prior ratio": ex.prior_power_w / n.prior_power_w,
+                     "GPUs": (n.prior_power_w + 100.0 * (r.gpu_count - n.gpus)) / n.prior_power_w,
+                     "none": 1.0}[n.scaled_by]
+            assert n.scale == pytest.approx(ratio**ex.offset_scale, rel=1e-9), (r.workload_name, n.workload_name)
+            scaled_by.add(n.scaled_by)
+        nearest, tau = ex.neighbors[0].distance, ex.typical_distance
+        assert ex.prior_weight == pytest.approx(1 - tau / nearest if nearest > tau else 0.0, abs=1e-12)
         blended = math.exp((1 - ex.prior_weight) * math.log(knn) + ex.prior_weight * math.log(ex.prior_power_w))
         assert min(blended, ex.physical_max_w) == pytest.approx(p.pred_avg_power_w, rel=1e-9), r.workload_name
+    assert scaled_by == {"prior ratio", "GPUs", "none"}  # every rule of `scale` was recomputed
