@@ -52,7 +52,7 @@ from yaml.events import (
     SequenceStartEvent,
     StreamEndEvent,
 )
-from yaml.nodes import Node, ScalarNode
+from yaml.nodes import MappingNode, Node, ScalarNode
 from yaml.resolver import Resolver
 
 from app.core.errors import InputError, TooLargeError
@@ -125,7 +125,33 @@ class _Constructor(SafeConstructor):
             raise _bad_scalar(node, exc) from None
 
 
+    def construct_mapping(self, node: Node, deep: bool = False) -> dict[Any, Any]:
+        """`SafeConstructor.construct_mapping`, refusing a key written twice (merged `<<` keys may be overridden)."""
+        if isinstance(node, MappingNode):
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                if key_node.tag == _TAG + "merge":
+                    continue
+                key = self.construct_object(key_node, deep=deep)
+                try:
+                    duplicate = key in seen
+                except TypeError:  # unhashable: the constructor below says so
+                    continue
+                if duplicate:
+                    raise _duplicate_key(key, key_node.start_mark)
+                seen.add(key)
+        return super().construct_mapping(node, deep)  # type: ignore[no-any-return]
+
+
 _Constructor.add_constructor(_TAG + "int", _Constructor.construct_yaml_int)
+
+
+def _duplicate_key(key: Any, mark: Any) -> ConstructorError:
+    """Kubernetes refuses a manifest with a key written twice (kubectl: "key already set in map"); so do we,
+    rather than keep the last one silently."""
+    shown = repr(key)
+    shown = shown if len(shown) <= 40 else shown[:37] + "..."
+    return ConstructorError(None, None, f"duplicate key {shown}", mark)
 
 
 def _bad_scalar(node: Node, exc: Exception) -> ConstructorError:
@@ -302,6 +328,8 @@ def _build(events: Iterator[Event]) -> Iterator[Any]:
                 if value.__class__ is dict or value.__class__ is list:
                     raise ConstructorError("while constructing a mapping", None,
                                            "found unhashable key (a sequence or mapping)", event.start_mark)
+                if value in top:
+                    raise _duplicate_key(value, event.start_mark)
                 keys[-1] = value
             else:
                 top[keys[-1]] = value

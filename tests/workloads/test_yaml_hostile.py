@@ -100,6 +100,10 @@ REFUSALS = [  # (text, error, what the message says)
     ("a: !custom x\n", InputError, "could not determine a constructor for the tag '!custom'"),
     ("a: =\n", InputError, "tag:yaml.org,2002:value"),
     ("? [a]\n: b\n", InputError, "found unhashable key (a sequence or mapping) at line 1, column 3"),
+    # a key written twice: Kubernetes refuses it, safe_load keeps the last one (audit 2026-12-01)
+    ("a: 1\nb: 2\na: 3\n", InputError, "invalid YAML: duplicate key 'a' at line 3, column 1"),
+    ("c: [{image: x, image: y}]\n", InputError, "duplicate key 'image' at line 1, column 16"),
+    ("s: !!set {a: null}\ny: 1\ny: 2\n", InputError, "duplicate key 'y' at line 3, column 1"),  # PyYAML's path
     ("a\udc80: 1\n", InputError, "not valid Unicode text"),
     ("- !!set {}\n- " + "[" * 80, TooLargeError, "nested deeper than 64 levels at line 2, column 66"),
     ("a: " + "[" * 10 + "]" * 10, TooLargeError, "nested deeper than 5 levels at line 1, column 8"),
