@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from app.core.errors import InputError
 from app.core.kinds import BATCH_KINDS
 from app.core.schema import InferenceRequest
+from app.workloads.schedule import DAYS_PER_YEAR, runs_per_day
 
 J_PER_KWH = 3.6e6
 MAX_HOURS = 87_600.0
@@ -34,79 +35,7 @@ MAX_NODES = 100_000
 """Largest node count for a DaemonSet (`?nodes=`, `--nodes`): Kubernetes is tested up to 5,000 nodes a cluster
 (its documented scalability limit), so this leaves room for any real cluster while keeping every all-replica
 figure far from float overflow."""
-DAYS_PER_MONTH = 365.25 / 12
-_MACROS = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *", "@weekly": "0 0 * * 0",
-           "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@hourly": "0 * * * *"}
-_NAMES = {
-    "jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6, "jul": 7, "aug": 8, "sep": 9, "oct": 10,
-    "nov": 11, "dec": 12, "sun": 0, "mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6,
-}
-
-
-def _field(spec: str, lo: int, hi: int) -> set[int]:
-    out: set[int] = set()
-    for part in spec.split(","):
-        base, _, step_s = part.partition("/")
-        step = _number(step_s) if step_s else 1
-        if step < 1:
-            raise ValueError(f"step must be ≥ 1 in {part!r}")
-        if base in ("*", "?"):
-            a, b = lo, hi
-        elif "-" in base:
-            a_s, b_s = base.split("-", 1)
-            a, b = _value(a_s), _value(b_s)
-        else:
-            a = _value(base)
-            b = hi if step_s else a
-        if a < lo or b > hi or a > b:
-            raise ValueError(f"{part!r} is outside {lo}-{hi}")
-        out.update(range(a, b + 1, step))
-    return out
-
-
-def _value(s: str) -> int:
-    s = s.strip().lower()
-    return _NAMES[s] if s in _NAMES else _number(s, " nor a month or weekday name")
-
-
-def _number(s: str, alternative: str = "") -> int:
-    """A cron number: ASCII digits only (`int()` also takes `٣`, `+3` and `3_0`, and names nothing in its error)."""
-    if not (s.isascii() and s.isdigit()):
-        raise ValueError(f"{s!r} is {'neither' if alternative else 'not'} a number{alternative}")
-    return int(s)
-
-
-def runs_per_day(schedule: str) -> float:
-    """Average runs per day of a cron schedule (5 fields or an @macro; `CRON_TZ=`/`TZ=` prefix ignored).
-
-    Minutes × hours fire on every matching day; the day share is |dom|/30.44 or |dow|/7 (either
-    restricted: cron fires when either matches, capped at every day), times |months|/12.
-    """
-    text = schedule.strip()
-    if text.split(" ", 1)[0].upper().startswith(("CRON_TZ=", "TZ=")):
-        text = text.split(" ", 1)[1].strip() if " " in text else ""
-    text = _MACROS.get(text.lower(), text)
-    fields = text.split()
-    if len(fields) != 5:
-        raise ValueError(f"a cron schedule has 5 fields, got {len(fields)}")
-    minute, hour, dom, month, dow = fields
-    n_min = len(_field(minute, 0, 59))
-    n_hour = len(_field(hour, 0, 23))
-    doms = _field(dom, 1, 31)
-    months = _field(month, 1, 12)
-    dows = {d % 7 for d in _field(dow, 0, 7)}
-    dom_any, dow_any = dom in ("*", "?"), dow in ("*", "?")
-    if dom_any and dow_any:
-        day_share = 1.0
-    elif dow_any:
-        day_share = min(1.0, len(doms) / DAYS_PER_MONTH)
-    elif dom_any:
-        day_share = len(dows) / 7
-    else:
-        day_share = min(1.0, len(doms) / DAYS_PER_MONTH + len(dows) / 7)
-    return n_min * n_hour * day_share * len(months) / 12
-
-
+DAYS_PER_MONTH = DAYS_PER_YEAR / 12
 @dataclass(frozen=True)
 class Horizon:
     """Energy of a workload over a horizon; `hours` is what the energy covers (a Job: its run)."""

@@ -35,6 +35,7 @@ from app.workloads.resources import (
     effective_requests,
     qos_class,
 )
+from app.workloads.schedule import runs_per_day
 from app.workloads.yamlload import YamlLimits, load_documents
 
 INSTANCE_TYPE_KEYS = ("node.kubernetes.io/instance-type", "beta.kubernetes.io/instance-type")
@@ -320,6 +321,11 @@ def request_from_object(obj: Any, source: str = "<input>", document: int | None 
                 replicas = min(replicas, completions) if completions else replicas
             if kind == "CronJob":
                 schedule = _scalar(spec.get("schedule"), ctx, "spec.schedule") or None
+                try:
+                    runs_per_day(schedule or "@daily")  # read now: a bad one names its document
+                except ValueError as exc:
+                    why = f"cannot read the CronJob schedule {_show(schedule)}: {exc}"
+                    raise ctx.error("spec.schedule", why) from None
         elif info.replicas in ("one", "one-per-node"):
             replicas = 1
         else:

@@ -16,6 +16,10 @@ C = [ContainerSpec(name="a", image="x")]
 @pytest.mark.parametrize(("schedule", "per_day"), [
     ("*/15 * * * *", 96), ("0 2 * * *", 1), ("30 */6 * * *", 4), ("@hourly", 24), ("@daily", 1),
     ("0 0 * * 1-5", 5 / 7), ("0 9,17 * * mon", 2 / 7), ("CRON_TZ=UTC 0 3 * * *", 1),
+    # calendar-exact over the leap cycle (365.25 days): a date that does not exist never fires
+    ("0 0 30 2 *", 0.0), ("0 0 29 2 *", 0.25 / 365.25), ("0 0 31 * *", 7 / 365.25), ("@monthly", 12 / 365.25),
+    ("@yearly", 1 / 365.25), ("0 0 * jan *", 31 / 365.25), ("0 0 * feb *", 28.25 / 365.25),
+    ("0 0 1 * mon", (12 + (365.25 - 12) / 7) / 365.25),  # the 1st, or any Monday
 ])
 def test_runs_per_day(schedule: str, per_day: float) -> None:
     assert runs_per_day(schedule) == pytest.approx(per_day)

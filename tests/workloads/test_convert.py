@@ -105,6 +105,9 @@ def test_gpu_and_affinity_instance_type() -> None:
          "spec.jobTemplate.spec.template.metadata.labels.k", "expected a string"),
         ("kind: Deployment\nmetadata: {name: d}\nspec: {template: {metadata: {labels: {k: {a: 1}}}, spec: {containers: "
          "[{name: a}]}}}\n", "spec.template.metadata.labels.k", "expected a string"),
+        ("kind: CronJob\nmetadata: {name: c}\nspec: {schedule: 'H * * * *', jobTemplate: {spec: {template: {spec: "
+         "{containers: [{name: a}]}}}}}\n", "spec.schedule",
+         "cannot read the CronJob schedule 'H * * * *': 'h' is neither a number nor a month or weekday name"),
         ("kind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: a, image: !!binary aGVsbG8=}]}\n",
          "spec.containers[0].image", "expected a string, got bytes"),  # was the image "b'hello'"
         ("kind: Pod\nmetadata: {name: p, labels: {k: !!set {a: null}}}\nspec: {containers: [{name: a}]}\n",
