@@ -51,6 +51,9 @@ def parse_json_body(model: type[M], body: bytes) -> M:
     if not body.strip():
         raise RequestValidationError([{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}],
                                      body=body)
+    if body.startswith(b"\xef\xbb\xbf"):  # Windows editors write one; pydantic-core only says "expected value"
+        raise InputError("invalid JSON: starts with a UTF-8 byte order mark, which JSON text must not (RFC 8259 "
+                         "§8.1); save it as UTF-8 without BOM", source="body")
     try:
         json.loads(body)
     except json.JSONDecodeError as exc:

@@ -50,6 +50,15 @@ def test_invalid_json_names_line_and_column(client: TestClient) -> None:
     assert r.json()["detail"].startswith("body: invalid JSON at line 2, column 19: ")
 
 
+def test_json_with_a_byte_order_mark_says_so(client: TestClient) -> None:
+    """A BOM before valid JSON was "expected value at line 1, column 1" (audit 2026-12-01)."""
+    for path in ("/predict", "/admission/mutate"):
+        r = client.post(path, content=b"\xef\xbb\xbf" + json.dumps(GOOD).encode(),
+                        headers={"Content-Type": "application/json"})
+        assert r.status_code in (400, 422), r.text
+        assert "byte order mark" in r.json()["detail"], r.text
+
+
 @pytest.mark.parametrize(
     ("change", "detail"),
     [
