@@ -38,6 +38,8 @@ from app.workloads.resources import (
 from app.workloads.schedule import runs_per_day
 from app.workloads.yamlload import YamlLimits, load_documents
 
+MAX_INT32 = 2**31 - 1
+"""Replicas, parallelism and completions are int32 in the Kubernetes API: the API server refuses more."""
 INSTANCE_TYPE_KEYS = ("node.kubernetes.io/instance-type", "beta.kubernetes.io/instance-type")
 GPU_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu")
 GPU_PREFIXES = ("gpu.intel.com/",)
@@ -84,8 +86,8 @@ def _int(value: Any, ctx: _Ctx, field: str, default: int | None) -> int | None:
         return default
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ctx.error(field, f"expected a non-negative integer, got {_show(value)}")
-    if value > MAX_EXACT_INT:
-        raise ctx.out_of_range(field, value)
+    if value > MAX_INT32:
+        raise ctx.error(field, f"{_show(value)} is more than Kubernetes allows here (int32: at most {MAX_INT32})")
     return value
 
 

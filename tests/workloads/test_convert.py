@@ -97,9 +97,10 @@ def test_gpu_and_affinity_instance_type() -> None:
         ("kind: Pod\nmetadata: {name: p}\nspec: {overhead: {cpu: 1Ei}, containers: [{name: a}]}\n",
          "spec.overhead.cpu", "'1Ei' is out of range"),
         ("kind: Job\nmetadata: {name: j}\nspec: {parallelism: 99999999999999999999, template: {spec: {containers: "
-         "[{name: a}]}}}\n", "spec.parallelism", "99999999999999999999 is out of range"),
-        ("kind: Deployment\nmetadata: {name: d}\nspec: {replicas: 9007199254740993, template: {spec: {containers: "
-         "[{name: a}]}}}\n", "spec.replicas", "is out of range"),
+         "[{name: a}]}}}\n", "spec.parallelism", "99999999999999999999 is more than Kubernetes allows here (int32"),
+        ("kind: Deployment\nmetadata: {name: d}\nspec: {replicas: 2147483648, template: {spec: {containers: "
+         "[{name: a}]}}}\n", "spec.replicas", "2147483648 is more than Kubernetes allows here (int32: at most "
+         "2147483647)"),
         ("kind: CronJob\nmetadata: {name: c}\nspec: {schedule: '* * * * *', jobTemplate: {spec: {template: {metadata: "
          "{labels: {k: [1]}}, spec: {containers: [{name: a}]}}}}}\n",
          "spec.jobTemplate.spec.template.metadata.labels.k", "expected a string"),
