@@ -29,8 +29,10 @@ from app.workloads.yamlload import load_documents
 
 CHILD_STACK = 512 * 1024
 CHILD_MEMORY = 2 << 30
-DELIBERATE = ("nested deeper than", "YAML aliases", "expands to more than", "contains it", "number longer than")
-"""Refusals that are ours alone (limits, cycles): CSafeLoader would load these, or die trying."""
+DELIBERATE = ("nested deeper than", "YAML aliases", "expands to more than", "contains it", "number longer than",
+              "duplicate key")
+"""Refusals that are ours alone (limits, cycles, a key written twice, which Kubernetes refuses and CSafeLoader
+keeps the last of): CSafeLoader would load these, or die trying."""
 
 
 def shallow(text: str) -> bool:
