@@ -22,7 +22,7 @@ pod, so an unset request does not read as "free".
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -91,15 +91,22 @@ def _first(request: float | None, limit: float | None, default: float) -> float:
     return float(default)
 
 
-def physics_from_json(request_json: Iterable[str]) -> np.ndarray:
-    """`physics_power_w` for training rows' `request_json` column (parsed once per distinct spec)."""
-    cache: dict[str, float] = {}
-    out = []
+def _per_spec(request_json: Iterable[str], *values: Callable[[InferenceRequest], float]) -> list[np.ndarray]:
+    """Each of `values` for training rows' `request_json` column, parsed once per distinct spec."""
+    cache: dict[str, tuple[float, ...]] = {}
+    rows = []
     for text in request_json:
         if text not in cache:
-            cache[text] = physics_power_w(InferenceRequest.model_validate_json(text))
-        out.append(cache[text])
-    return np.asarray(out, dtype=np.float64)
+            req = InferenceRequest.model_validate_json(text)
+            cache[text] = tuple(value(req) for value in values)
+        rows.append(cache[text])
+    columns = list(zip(*rows, strict=True)) or [() for _ in values]
+    return [np.asarray(column, dtype=np.float64) for column in columns]
+
+
+def physics_from_json(request_json: Iterable[str]) -> np.ndarray:
+    """`physics_power_w` for training rows' `request_json` column (parsed once per distinct spec)."""
+    return _per_spec(request_json, physics_power_w)[0]
 
 
 def informative(request: InferenceRequest) -> bool:
@@ -107,31 +114,20 @@ def informative(request: InferenceRequest) -> bool:
     return bool(request.effective_req_cpu_mcpu or request.effective_lim_cpu_mcpu or request.gpu_count)
 
 
+def _offset(request: InferenceRequest) -> float:
+    return float(log_power(physics_power_w(request))) if informative(request) else float("nan")
+
+
 def prior_offsets(request_json: Iterable[str]) -> np.ndarray:
     """log physics prior per training row where `informative`, NaN elsewhere (the tuned model's offset)."""
-    cache: dict[str, float] = {}
-    out = []
-    for text in request_json:
-        if text not in cache:
-            req = InferenceRequest.model_validate_json(text)
-            cache[text] = float(log_power(physics_power_w(req))) if informative(req) else float("nan")
-        out.append(cache[text])
-    return np.asarray(out, dtype=np.float64)
+    return _per_spec(request_json, _offset)[0]
 
 
 def gpu_rows(request_json: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
-    """GPUs per pod and `prior_base_w` per training row (parsed once per distinct spec): what scales a
-    neighbour to another GPU count where the full prior ratio cannot (`app.ml.tuning.pair_shift`)."""
-    cache: dict[str, tuple[float, float]] = {}
-    gpus, base = [], []
-    for text in request_json:
-        if text not in cache:
-            req = InferenceRequest.model_validate_json(text)
-            cache[text] = (float(req.gpu_count), prior_base_w(req))
-        g, b = cache[text]
-        gpus.append(g)
-        base.append(b)
-    return np.asarray(gpus, dtype=np.float64), np.asarray(base, dtype=np.float64)
+    """GPUs per pod and `prior_base_w` per training row: what scales a neighbour to another GPU count where
+    the full prior ratio cannot (`app.ml.tuning.pair_shift`)."""
+    gpus, base = _per_spec(request_json, lambda r: float(r.gpu_count), prior_base_w)
+    return gpus, base
 
 
 def log_power(power_w: np.ndarray | float) -> np.ndarray:

@@ -16,6 +16,8 @@ count.
 
 from __future__ import annotations
 
+import functools
+
 MACROS = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *", "@weekly": "0 0 * * 0",
           "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@hourly": "0 * * * *"}
 NAMES = {
@@ -68,8 +70,12 @@ def _days_in_month(month: int, day: int) -> float:
     return LEAP_DAY_SHARE if month == 2 and day == 29 else 0.0
 
 
+@functools.lru_cache(maxsize=1024)
 def runs_per_day(schedule: str) -> float:
-    """Average runs per day of a cron schedule (module docstring); `ValueError` naming the part at fault."""
+    """Average runs per day of a cron schedule (module docstring); `ValueError` naming the part at fault.
+
+    Memoised: the converter reads a CronJob's schedule and the energy arithmetic reads it again, and a
+    cluster's CronJobs share a handful of schedules."""
     text = schedule.strip()
     if text.split(" ", 1)[0].upper().startswith(("CRON_TZ=", "TZ=")):
         text = text.split(" ", 1)[1].strip() if " " in text else ""
